@@ -1,0 +1,38 @@
+# zsclf: set-up, demo, tests and reports. `make demo` and `make test` work on a fresh clone.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+ZSCLF  := $(VENV)/bin/zsclf
+MODELS := models/efficientnet-lite0.onnx models/all-minilm-l6-v2.onnx
+INDEX  := indexes/imagenet21k/meta.json
+
+.PHONY: setup demo test lint bench report clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[export,dev]'
+	touch $@
+
+$(MODELS) &: $(VENV)/.installed tools/export_models.py
+	$(PY) tools/export_models.py --models-dir models
+
+$(INDEX): $(MODELS) labels/imagenet21k.tsv labels/imagenet1k.tsv
+	$(ZSCLF) build-index labels/imagenet21k.tsv -o indexes/imagenet21k
+
+setup: $(VENV)/.installed $(MODELS) $(INDEX)  ## install, export the models, build the ImageNet-21K index
+
+demo: setup  ## classify the sample photos with the default 21K index
+	$(ZSCLF) predict tests/images --format table
+
+test: setup  ## the whole test suite
+	$(PY) -m pytest -q
+
+lint:
+	$(VENV)/bin/ruff check src tests tools benchmarks
+
+bench: setup  ## speed: stage by stage and end to end
+	$(ZSCLF) benchmark ../shared/data/imagenet-sample
+
+clean:
+	rm -rf indexes models/cache $(MODELS) models/*.tokenizer.json

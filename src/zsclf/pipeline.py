@@ -1,0 +1,194 @@
+"""Streaming prediction: paths -> decoded batches (threads) -> encoder -> projection -> label search.
+
+Decoding of the next batch overlaps inference of the current one; memory is bounded by two
+batches in flight, whatever the number of inputs; results come back in input order.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from . import paths
+from .device import SessionConfig, default_threads, use_faiss_gpu
+from .encoder import ImageEncoder
+from .errors import ImageError, ZsclfError
+from .images import load_and_preprocess, preprocess, to_rgb
+from .index import LabelIndex, configure_faiss
+from .manifest import load_manifest
+from .projection import DEFAULT_TOP_T, ConSE, Projection
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """One ranked label for an image; `score` is the cosine similarity in the index's space."""
+
+    label: str
+    id: str
+    score: float
+
+
+@dataclass(frozen=True)
+class Result:
+    """The outcome for one input: predictions, or an error message."""
+
+    path: str
+    predictions: list[Prediction] | None = None
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+def check_text_encoder(meta: dict, index_dir: Path) -> None:
+    """Refuse an index whose text encoder is not the one installed (its vectors would be meaningless)."""
+    built = meta["text_encoder"]
+    manifest = load_manifest()
+    entry = manifest["models"].get(built.get("name", ""))
+    if entry is None or entry.get("sha256") != built.get("sha256"):
+        have = manifest.get("default_text_model", "?")
+        have_sha = manifest["models"].get(have, {}).get("sha256", "?")
+        raise ZsclfError(f"index {index_dir} was built with text encoder {built.get('name')} "
+                         f"(sha256 {str(built.get('sha256'))[:12]}), but this install has {have} "
+                         f"(sha256 {have_sha[:12]}): rebuild it with `zsclf build-index`")
+
+
+def conse_for_index(meta: dict, top_t: int = DEFAULT_TOP_T) -> ConSE:
+    """ConSE whose seen-class embeddings use the index's text encoder and template (cached)."""
+    from .labels import imagenet1k
+    from .projection import cached_seen_embeddings
+
+    template = meta.get("template", "name")
+    texts = imagenet1k().texts(template)
+
+    def embed(batch: list[str]) -> np.ndarray:
+        from .text import TextEncoder
+
+        return TextEncoder.load(meta["text_encoder"]["name"], SessionConfig(device="cpu")).embed(batch)
+
+    seen = cached_seen_embeddings(meta["text_encoder"]["sha256"], template, texts, embed)
+    return ConSE(seen, top_t)
+
+
+class Classifier:
+    """Image encoder + projection + label index: ranked labels for images."""
+
+    def __init__(self, index: LabelIndex, encoder: ImageEncoder, projection: Projection,
+                 threads: int | None = None, search_device: str = "cpu") -> None:
+        if projection.dim != index.dim:
+            raise ZsclfError(f"projection {projection.name} gives {projection.dim}-d vectors, "
+                             f"the index holds {index.dim}-d labels")
+        self.index = index
+        self.encoder = encoder
+        self.projection = projection
+        self.threads = threads or default_threads()
+        self.search_device = search_device
+        self._seen_rows: np.ndarray | None = None
+
+    @classmethod
+    def load(cls, index: str | Path | None = None, device: str = "auto", threads: int | None = None,
+             top_t: int = DEFAULT_TOP_T, image_model: str | None = None, top_k: int = 5) -> Classifier:
+        """Load the index (default: ImageNet-21K), the image encoder and the ConSE projection."""
+        index_dir = Path(index) if index else paths.default_index_dir()
+        label_index = LabelIndex.load(index_dir)
+        check_text_encoder(label_index.meta, index_dir)
+        configure_faiss(threads)
+        encoder = ImageEncoder.load(image_model, SessionConfig(device, threads))
+        projection = conse_for_index(label_index.meta, top_t)
+        search_device = "cpu"
+        if use_faiss_gpu(device, top_k) and label_index.to_gpu():
+            search_device = "cuda"
+        return cls(label_index, encoder, projection, threads, search_device)
+
+    @property
+    def devices(self) -> dict[str, str]:
+        """Where each stage runs."""
+        return {"encoder": self.encoder.device, "search": self.search_device}
+
+    def seen_rows(self) -> np.ndarray:
+        """Index rows that are ImageNet-1K training classes (matched by WNID, else by name)."""
+        if self._seen_rows is None:
+            from .labels import imagenet1k
+
+            seen = imagenet1k()
+            self._seen_rows = self.index.rows_with_ids(set(seen.ids) | set(seen.names))
+        return self._seen_rows
+
+    # -- core -----------------------------------------------------------------------------
+    def embed(self, batch: np.ndarray) -> np.ndarray:
+        """Preprocessed image batch -> normalised query vectors in the index's space."""
+        features, logits = self.encoder.encode(batch)
+        return self.projection.project(features, logits)
+
+    def rank(self, queries: np.ndarray, top_k: int = 5, exclude_seen: bool = False,
+             min_score: float | None = None) -> list[list[Prediction]]:
+        """Top-k predictions for each query vector."""
+        result = self.index.search(queries, top_k, self.seen_rows() if exclude_seen else None)
+        out = []
+        for scores, rows in zip(result.scores, result.rows, strict=True):
+            preds = [Prediction(self.index.names[r], self.index.ids[r], round(float(s), 6))
+                     for s, r in zip(scores, rows, strict=True)
+                     if r >= 0 and (min_score is None or s >= min_score)]
+            out.append(preds)
+        return out
+
+    def predict_images(self, images: list, top_k: int = 5, exclude_seen: bool = False) -> list[list[Prediction]]:
+        """Predictions for PIL images already in memory."""
+        batch = np.stack([preprocess(to_rgb(img), self.encoder.preprocess) for img in images])
+        return self.rank(self.embed(batch), top_k, exclude_seen)
+
+    # -- streaming ------------------------------------------------------------------------
+    def _load(self, path: str) -> np.ndarray:
+        return load_and_preprocess(path, self.encoder.preprocess)
+
+    def decoded_batches(self, inputs: Iterable[str], batch_size: int,
+                        pool: ThreadPoolExecutor) -> Iterator[list[tuple[str, np.ndarray | str]]]:
+        """Batches of (path, array or error message), decoded ahead in `pool`, in input order."""
+        pending: deque[tuple[str, Future]] = deque()
+        source = iter(inputs)
+
+        def fill() -> None:
+            while len(pending) < 2 * batch_size:
+                path = next(source, None)
+                if path is None:
+                    return
+                pending.append((path, pool.submit(self._load, path)))
+
+        fill()
+        while pending:
+            batch = [pending.popleft() for _ in range(min(batch_size, len(pending)))]
+            fill()
+            yield [(path, _outcome(future)) for path, future in batch]
+
+    def predict_paths(self, inputs: Iterable[str], top_k: int = 5, batch_size: int = 32,
+                      exclude_seen: bool = False, min_score: float | None = None,
+                      workers: int | None = None) -> Iterator[Result]:
+        """Stream results for image paths, in input order; unreadable inputs give error results."""
+        if batch_size < 1:
+            raise ZsclfError("--batch-size must be at least 1")
+        with ThreadPoolExecutor(max_workers=workers or self.threads, thread_name_prefix="zsclf-decode") as pool:
+            for batch in self.decoded_batches(inputs, batch_size, pool):
+                good = [(p, arr) for p, arr in batch if isinstance(arr, np.ndarray)]
+                ranked = iter(self.rank(self.embed(np.stack([a for _, a in good])), top_k, exclude_seen,
+                                        min_score) if good else [])
+                for path, arr in batch:
+                    if isinstance(arr, np.ndarray):
+                        yield Result(path, predictions=next(ranked))
+                    else:
+                        yield Result(path, error=arr)
+
+
+def _outcome(future: Future) -> np.ndarray | str:
+    """The decoded array, or a one-line error message."""
+    try:
+        return future.result()
+    except ImageError as exc:
+        return str(exc)
+    except Exception as exc:  # a decoder bug must not take down the batch
+        return f"unexpected error while decoding ({type(exc).__name__}: {exc})"

@@ -1,0 +1,119 @@
+"""Label indexes: exact search, exclusion, save/load round trip, damage detection, HNSW recall."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from zsclf.build import hnsw_recall
+from zsclf.errors import ZsclfError
+from zsclf.index import INDEX_FILE, LABELS_FILE, META_FILE, LabelIndex
+
+META = {"space": "text", "template": "name", "text_encoder": {"name": "t", "sha256": "abc", "dim": 16}}
+
+
+def make_index(n: int = 300, dim: int = 16, kind: str = "flat", seed: int = 0) -> tuple[LabelIndex, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    vectors = rng.standard_normal((n, dim)).astype(np.float32)
+    names = [f"label {i}" for i in range(n)]
+    ids = [f"n{i:08d}" for i in range(n)]
+    index = LabelIndex.build(vectors, names, ids, META, kind=kind)
+    return index, vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+
+
+def test_flat_search_matches_numpy():
+    index, vectors = make_index()
+    queries = vectors[:40] + 0.3 * np.random.default_rng(1).standard_normal((40, 16)).astype(np.float32)
+    queries /= np.linalg.norm(queries, axis=1, keepdims=True)
+    result = index.search(queries, 5)
+    expected = np.argsort(-(queries @ vectors.T), axis=1)[:, :5]
+    assert (result.rows == expected).all()
+    assert np.allclose(result.scores, np.take_along_axis(queries @ vectors.T, expected, axis=1), atol=1e-5)
+
+
+def test_exclusion_never_returns_excluded_rows():
+    index, vectors = make_index()
+    excluded = np.arange(0, 300, 2)
+    result = index.search(vectors[:20], 10, exclude_rows=excluded)
+    assert not np.isin(result.rows, excluded).any()
+    assert (result.rows >= 0).all()
+
+
+def test_gpu_style_filtered_search_matches_selector():
+    index, vectors = make_index()
+    excluded = np.arange(50)
+    a = index.search(vectors[:10], 5, exclude_rows=excluded)
+    b = LabelIndex._search_filtered(index.faiss_index, vectors[:10], 5, excluded)
+    assert (a.rows == b.rows).all()
+
+
+def test_save_load_round_trip(tmp_path):
+    index, vectors = make_index()
+    index.save(tmp_path / "idx")
+    loaded = LabelIndex.load(tmp_path / "idx")
+    assert loaded.names == index.names and loaded.ids == index.ids and loaded.meta == index.meta
+    assert (loaded.search(vectors[:5], 3).rows == index.search(vectors[:5], 3).rows).all()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")], "no temp folders left behind"
+
+
+def test_save_replaces_existing_index_atomically(tmp_path):
+    make_index(n=10)[0].save(tmp_path / "idx")
+    make_index(n=20)[0].save(tmp_path / "idx")
+    assert len(LabelIndex.load(tmp_path / "idx")) == 20
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["idx"]
+
+
+def test_failed_save_leaves_nothing(tmp_path, monkeypatch):
+    index, _ = make_index(n=10)
+    import faiss
+
+    def boom(*args):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(faiss, "write_index", boom)
+    with pytest.raises(RuntimeError):
+        index.save(tmp_path / "idx")
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("damage,needle", [
+    (lambda d: (d / INDEX_FILE).write_bytes((d / INDEX_FILE).read_bytes()[:-100]), "truncated or corrupt"),
+    (lambda d: (d / INDEX_FILE).write_bytes(b"garbage" * 100), "not a FAISS flat index"),
+    (lambda d: (d / INDEX_FILE).unlink(), "missing"),
+    (lambda d: (d / META_FILE).write_text("{not json"), "damaged"),
+    (lambda d: (d / META_FILE).unlink(), "not a zsclf index"),
+    (lambda d: (d / LABELS_FILE).write_text("id\tlabel\nx\ty\n"), "1 labels, meta.json says 30"),
+    (lambda d: (d / META_FILE).write_text(json.dumps({**json.loads((d / META_FILE).read_text()), "format": 99})),
+     "index format 99"),
+    (lambda d: (d / META_FILE).write_text(json.dumps({**json.loads((d / META_FILE).read_text()), "dim": 8})),
+     "expected"),
+])
+def test_damaged_index_is_refused_clearly(tmp_path, damage, needle):
+    make_index(n=30)[0].save(tmp_path / "idx")
+    damage(tmp_path / "idx")
+    with pytest.raises(ZsclfError, match=needle):
+        LabelIndex.load(tmp_path / "idx")
+
+
+def test_missing_folder(tmp_path):
+    with pytest.raises(ZsclfError, match="no index there"):
+        LabelIndex.load(tmp_path / "nothing")
+
+
+def test_hnsw_round_trip_and_recall(tmp_path):
+    hnsw, vectors = make_index(n=2000, dim=32, kind="hnsw")
+    exact, _ = make_index(n=2000, dim=32, kind="flat")
+    assert hnsw_recall(hnsw, exact) > 0.9
+    hnsw.save(tmp_path / "h")
+    loaded = LabelIndex.load(tmp_path / "h")
+    assert (loaded.search(vectors[:10], 1).rows[:, 0] == np.arange(10)).all()
+    assert not np.isin(loaded.search(vectors[:10], 5, exclude_rows=np.arange(10)).rows, np.arange(10)).any()
+
+
+def test_rows_with_ids_matches_ids_then_names():
+    index, _ = make_index(n=5)
+    assert list(index.rows_with_ids({"n00000001", "n00000003"})) == [1, 3]
+    noid = LabelIndex.build(np.eye(3, dtype=np.float32), ["a", "b", "c"], ["", "", ""], META)
+    assert list(noid.rows_with_ids({"b"})) == [1]

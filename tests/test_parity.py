@@ -1,0 +1,46 @@
+"""ONNX exports vs their PyTorch originals (needs the `export` extra; skipped without torch)."""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import pytest
+from conftest import IMAGES, ROOT
+
+from zsclf.images import load_and_preprocess
+from zsclf.labels import read_labels
+
+torch = pytest.importorskip("torch", reason="parity checks need the export extra (torch)")
+sys.path.insert(0, str(ROOT / "tools"))
+import export_models  # noqa: E402
+
+PHOTOS = ["chelsea.png", "coffee.png", "rocket.jpg", "grace_hopper.jpg", "flower.jpg"]
+
+
+def test_image_encoder_matches_pytorch(image_encoder):
+    batch = np.stack([load_and_preprocess(IMAGES / p, image_encoder.preprocess) for p in PHOTOS])
+    features, logits = image_encoder.encode(batch)
+    model, _ = export_models.load_image_model(image_encoder.name)
+    with torch.no_grad():
+        ref_features, ref_logits = (t.numpy() for t in model(torch.from_numpy(batch)))
+    feature_diff = np.abs(features - ref_features).max()
+    logit_diff = np.abs(logits - ref_logits).max()
+    print(f"\nparity image: max |features diff| {feature_diff:.2e}, max |logits diff| {logit_diff:.2e}")
+    assert feature_diff <= 1e-4 and logit_diff <= 1e-4
+    assert logits.argmax(1)[1] == 967  # coffee -> espresso
+
+
+def test_text_encoder_matches_sentence_transformers(text_encoder):
+    from sentence_transformers import SentenceTransformer
+
+    labels = read_labels(ROOT / "labels" / "imagenet21k.tsv")
+    step = len(labels) // 40
+    texts = labels.texts("name")[::step][:40] + labels.texts("gloss")[::step * 2][:20]
+    texts.append("a very long label " * 100)  # longer than 256 tokens: truncation must agree
+    ours = text_encoder.embed(texts, batch_size=16)
+    st = SentenceTransformer(str(export_models.text_model_dir()), device="cpu")
+    ref = st.encode(texts, normalize_embeddings=True, convert_to_numpy=True)
+    cosine = (ours * ref).sum(1)
+    print(f"\nparity text: {len(texts)} strings, min cosine {cosine.min():.6f}, mean {cosine.mean():.6f}")
+    assert len(texts) >= 50 and cosine.min() >= 0.9999

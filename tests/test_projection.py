@@ -1,0 +1,44 @@
+"""ConSE on hand-made cases, and the seen-class cache."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from zsclf.projection import ConSE, cached_seen_embeddings, softmax
+
+
+def test_softmax_is_stable_and_sums_to_one():
+    p = softmax(np.array([[1000.0, 1000.0, -1000.0]], dtype=np.float32))
+    assert np.allclose(p, [[0.5, 0.5, 0.0]])
+
+
+def test_conse_mixes_top_t_seen_embeddings_by_probability():
+    seen = np.eye(4, dtype=np.float32)
+    logits = np.log(np.array([[0.6, 0.3, 0.08, 0.02]], dtype=np.float32))
+    out = ConSE(seen, top_t=2).project(None, logits)
+    expected = np.array([0.6, 0.3, 0, 0]) / np.linalg.norm([0.6, 0.3])
+    assert np.allclose(out, [expected], atol=1e-6)
+    assert np.allclose(np.linalg.norm(ConSE(seen, top_t=4).project(None, logits), axis=1), 1.0)
+
+
+def test_conse_top_1_is_the_argmax_embedding():
+    rng = np.random.default_rng(0)
+    seen = rng.standard_normal((10, 5)).astype(np.float32)
+    seen /= np.linalg.norm(seen, axis=1, keepdims=True)
+    logits = rng.standard_normal((3, 10)).astype(np.float32)
+    out = ConSE(seen, top_t=1).project(None, logits)
+    assert np.allclose(out, seen[logits.argmax(1)], atol=1e-6)
+
+
+def test_seen_embeddings_are_cached_and_keyed_by_template(tmp_path):
+    calls = []
+
+    def embed(texts):
+        calls.append(list(texts))
+        return np.ones((len(texts), 4), dtype=np.float32)
+
+    a = cached_seen_embeddings("sha", "name", ["x", "y"], embed, cache=tmp_path)
+    b = cached_seen_embeddings("sha", "name", ["x", "y"], embed, cache=tmp_path)
+    cached_seen_embeddings("sha", "photo", ["x", "y"], embed, cache=tmp_path)
+    assert len(calls) == 2 and np.allclose(a, b) and np.allclose(np.linalg.norm(a, axis=1), 1)
+    assert len(list(tmp_path.glob("seen-*.npy"))) == 2

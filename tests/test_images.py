@@ -6,9 +6,9 @@ import io
 
 import numpy as np
 import pytest
-from conftest import IMAGES
 from PIL import Image
 
+from conftest import IMAGES
 from zsclf.errors import ImageError
 from zsclf.images import Preprocess, expand_inputs, load_and_preprocess, load_image, preprocess, to_rgb
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from conftest import ROOT
 
+from conftest import ROOT
 from zsclf.errors import ZsclfError
 from zsclf.labels import imagenet1k, read_hypernyms, read_labels
 
@@ -19,7 +19,8 @@ def test_txt_with_bom_crlf_blank_and_duplicates(tmp_path):
 
 def test_tsv_columns_by_header(tmp_path):
     path = tmp_path / "l.tsv"
-    path.write_text("wnid\tname\tgloss\tlemmas\nn1\tcrane (bird)\ta tall bird\tcrane\nn2\tcrane (machine)\tlifts\tcrane\n")
+    path.write_text("wnid\tname\tgloss\tlemmas\n"
+                    "n1\tcrane (bird)\ta tall bird\tcrane\nn2\tcrane (machine)\tlifts\tcrane\n")
     labels = read_labels(path)
     assert labels.ids == ["n1", "n2"] and labels.names[1] == "crane (machine)"
     assert labels.texts("gloss") == ["crane (bird): a tall bird", "crane (machine): lifts"]

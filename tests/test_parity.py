@@ -6,8 +6,8 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import IMAGES, ROOT
 
+from conftest import IMAGES, ROOT
 from zsclf.images import load_and_preprocess
 from zsclf.labels import read_labels
 

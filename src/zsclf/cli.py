@@ -119,7 +119,7 @@ def predict(
 def build_index(
     labels: Annotated[Path, typer.Argument(help="Label file: .txt (one per line) or .tsv/.csv with a header.")],
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Index folder to write (default: next to the labels).")] = None,
-    template: Annotated[str, typer.Option("--template", help="Text embedded per label: name, photo, lemmas, gloss, or a format string with {name}.")] = "name",
+    template: Annotated[str, typer.Option("--template", help="Text embedded per label: gloss (name: description, else name), name, photo, lemmas, or a format string with {name}.")] = "gloss",
     kind: Annotated[IndexKind, typer.Option("--kind", help="flat = exact search; hnsw = approximate (recall is measured and printed).")] = IndexKind.flat,
     threads: Annotated[int | None, typer.Option("--threads", min=1)] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
@@ -154,6 +154,92 @@ def build_index(
         print(f"zsclf: wrote {out} ({len(index)} labels, {index.dim}-d, {kind.value}{extra})", file=sys.stderr)
     elif recall is not None:
         print(f"zsclf: HNSW recall@10 vs exact: {recall:.3f}", file=sys.stderr)
+
+
+@app.command("eval")
+def eval_command(
+    data: Annotated[Path, typer.Argument(help="Image-folder tree (folder name = label) or a TSV/CSV manifest (path, label and/or id).")],
+    index: Annotated[Path | None, typer.Option("--index", help="Index folder (default: the ImageNet-21K index).")] = None,
+    only: Annotated[str | None, typer.Option("--only", help="Keep samples whose path starts with this (e.g. test/).")] = None,
+    exclude_seen: Annotated[bool, typer.Option("--exclude-seen", help="Never answer one of the 1,000 ImageNet-1K training classes.")] = False,
+    top_t: Annotated[int, typer.Option("--top-t", min=1, help="ConSE: how many seen classes are mixed.")] = 10,
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1)] = 32,
+    threads: Annotated[int | None, typer.Option("--threads", min=1)] = None,
+    device: Annotated[Device, typer.Option("--device")] = Device.auto,
+    model: Annotated[str | None, typer.Option("--model", help="Image model from models/manifest.json.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Accuracy on labelled photos: hit@k, hierarchical precision@k, per-class accuracy, confusions."""
+    import json
+
+    from .dataset import read_dataset
+    from .evaluate import evaluate
+    from .labels import read_hypernyms
+    from .pipeline import Classifier
+
+    try:
+        samples = read_dataset(data, only)
+        clf = Classifier.load(index, device=device.value, threads=threads, top_t=top_t, image_model=model)
+        bar = progress_bar(quiet or as_json, "images")
+        kwargs = dict(exclude_seen=exclude_seen, batch_size=batch_size, hypernyms=read_hypernyms())
+        if bar:
+            with bar:
+                task = bar.add_task("evaluating", total=len(samples))
+                report = evaluate(clf, samples, progress=lambda n: bar.advance(task, n), **kwargs)
+        else:
+            report = evaluate(clf, samples, **kwargs)
+    except ZsclfError as exc:
+        raise fail(str(exc)) from None
+    report["data"] = str(data)
+    report["index"] = str(index or "default")
+    if as_json:
+        print(json.dumps(report, indent=2))
+    else:
+        from .sysinfo import print_eval
+
+        print_eval(report)
+    if report["failed"]:
+        raise typer.Exit(1)
+
+
+@app.command()
+def benchmark(
+    images: Annotated[list[str] | None, typer.Argument(help="Images or folders (default: generated images).")] = None,
+    index: Annotated[Path | None, typer.Option("--index", help="Index folder (default: the ImageNet-21K index).")] = None,
+    limit: Annotated[int, typer.Option("--limit", min=1, help="Use at most this many images.")] = 256,
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1)] = 32,
+    threads: Annotated[int | None, typer.Option("--threads", min=1)] = None,
+    device: Annotated[Device, typer.Option("--device", help="auto: CPU, and CUDA too when present, side by side.")] = Device.auto,
+    repeats: Annotated[int, typer.Option("--repeats", min=1, help="Best of this many runs per stage.")] = 2,
+    cold_runs: Annotated[int, typer.Option("--cold-runs", min=0, help="One-image predict processes to time (0 = skip).")] = 5,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Speed by stage and end to end, batch-1 latency, cold start, index load time, peak RSS."""
+    import itertools
+    import json
+    import tempfile
+
+    from .bench import available_devices, generate_images, machine, run_benchmark
+    from .images import expand_inputs
+
+    with tempfile.TemporaryDirectory(prefix="zsclf-bench-") as tmp:
+        paths = list(itertools.islice(expand_inputs(images), limit)) if images else generate_images(Path(tmp), min(limit, 96))
+        if not paths:
+            raise fail("no images found in the inputs")
+        devices = available_devices() if device is Device.auto else [device.value]
+        try:
+            runs = [run_benchmark(paths, index, d, batch_size, threads, repeats=repeats, cold_runs=cold_runs if d == "cpu" else 0)
+                    for d in devices]
+        except ZsclfError as exc:
+            raise fail(str(exc)) from None
+    result = {"machine": machine(), "source": "generated" if not images else "given", "runs": runs}
+    if as_json:
+        print(json.dumps(result, indent=2))
+    else:
+        from .sysinfo import print_benchmark
+
+        print_benchmark(result)
 
 
 @app.command()

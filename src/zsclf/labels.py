@@ -22,7 +22,7 @@ TEMPLATES = {
     "lemmas": "{lemmas}",
     "gloss": "{name}: {description}",
 }
-DEFAULT_TEMPLATE = "name"
+DEFAULT_TEMPLATE = "gloss"  # measured best on ImageNet hit@k and hp@k (README "Label text")
 
 
 @dataclass
@@ -54,8 +54,10 @@ class LabelSet:
         out = []
         for name, syn, desc in zip(self.names, self.synonyms, self.descriptions, strict=True):
             lemmas = syn if syn else name
-            description = desc if desc else name
-            out.append(fmt.format(name=name, lemmas=lemmas, description=description))
+            if not desc and template == "gloss":
+                out.append(name)  # no description to add: the name alone
+                continue
+            out.append(fmt.format(name=name, lemmas=lemmas, description=desc or name))
         return out
 
 

@@ -90,7 +90,8 @@ class TableWriter:
                               f"{pred.score:.3f}", end_section=rank == len(preds) and i < len(self.results) - 1)
             if not preds:
                 table.add_row(result.path, "", "[dim](no label above --min-score)[/dim]", "", "")
-        Console(file=self.stream, soft_wrap=False).print(table)
+        width = None if self.stream.isatty() else 10_000  # a pipe or file: never wrap paths
+        Console(file=self.stream, soft_wrap=False, width=width).print(table)
 
 
 def make_writer(fmt: str, stream: TextIO | None = None):

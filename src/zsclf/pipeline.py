@@ -64,7 +64,7 @@ def conse_for_index(meta: dict, top_t: int = DEFAULT_TOP_T) -> ConSE:
     from .labels import imagenet1k
     from .projection import cached_seen_embeddings
 
-    template = meta.get("template", "name")
+    template = meta["template"]
     texts = imagenet1k().texts(template)
 
     def embed(batch: list[str]) -> np.ndarray:
@@ -98,7 +98,7 @@ class Classifier:
         index_dir = Path(index) if index else paths.default_index_dir()
         label_index = LabelIndex.load(index_dir)
         check_text_encoder(label_index.meta, index_dir)
-        configure_faiss(threads)
+        configure_faiss(threads=1)  # the encoder owns the cores; see index.configure_faiss
         encoder = ImageEncoder.load(image_model, SessionConfig(device, threads))
         projection = conse_for_index(label_index.meta, top_t)
         search_device = "cpu"
@@ -166,22 +166,40 @@ class Classifier:
             fill()
             yield [(path, _outcome(future)) for path, future in batch]
 
-    def predict_paths(self, inputs: Iterable[str], top_k: int = 5, batch_size: int = 32,
-                      exclude_seen: bool = False, min_score: float | None = None,
-                      workers: int | None = None) -> Iterator[Result]:
-        """Stream results for image paths, in input order; unreadable inputs give error results."""
+    def stream(self, inputs: Iterable[str], batch_size: int = 32,
+               workers: int | None = None) -> Iterator[BatchOutput]:
+        """Decode, encode and project images batch by batch, in input order (the engine under predict/eval)."""
         if batch_size < 1:
             raise ZsclfError("--batch-size must be at least 1")
         with ThreadPoolExecutor(max_workers=workers or self.threads, thread_name_prefix="zsclf-decode") as pool:
             for batch in self.decoded_batches(inputs, batch_size, pool):
-                good = [(p, arr) for p, arr in batch if isinstance(arr, np.ndarray)]
-                ranked = iter(self.rank(self.embed(np.stack([a for _, a in good])), top_k, exclude_seen,
-                                        min_score) if good else [])
-                for path, arr in batch:
-                    if isinstance(arr, np.ndarray):
-                        yield Result(path, predictions=next(ranked))
-                    else:
-                        yield Result(path, error=arr)
+                good = [arr for _, arr in batch if isinstance(arr, np.ndarray)]
+                features = logits = queries = None
+                if good:
+                    features, logits = self.encoder.encode(np.stack(good))
+                    queries = self.projection.project(features, logits)
+                yield BatchOutput([p for p, _ in batch], [None if isinstance(a, np.ndarray) else a for _, a in batch],
+                                  features, logits, queries)
+
+    def predict_paths(self, inputs: Iterable[str], top_k: int = 5, batch_size: int = 32,
+                      exclude_seen: bool = False, min_score: float | None = None,
+                      workers: int | None = None) -> Iterator[Result]:
+        """Stream results for image paths, in input order; unreadable inputs give error results."""
+        for out in self.stream(inputs, batch_size, workers):
+            ranked = iter(self.rank(out.queries, top_k, exclude_seen, min_score) if out.queries is not None else [])
+            for path, error in zip(out.paths, out.errors, strict=True):
+                yield Result(path, error=error) if error is not None else Result(path, predictions=next(ranked))
+
+
+@dataclass
+class BatchOutput:
+    """One processed batch: per-input errors (None = ok) and, for the ok inputs in order, CNN outputs and queries."""
+
+    paths: list[str]
+    errors: list[str | None]
+    features: np.ndarray | None
+    logits: np.ndarray | None
+    queries: np.ndarray | None
 
 
 def _outcome(future: Future) -> np.ndarray | str:

@@ -40,7 +40,7 @@ def baseline(paths: list[str], model, seen: np.ndarray, labels: np.ndarray, spec
     with torch.no_grad():
         for i in range(0, len(paths), batch):
             x = torch.from_numpy(np.stack([load(p) for p in paths[i:i + batch]]))
-            _, logits = model(x)
+            logits = model.net(x)
             probs = torch.softmax(logits, dim=1).numpy()
             top = np.argsort(-probs, axis=1)[:, :top_t]
             q = np.einsum("nt,ntd->nd", np.take_along_axis(probs, top, 1), seen[top])

@@ -98,22 +98,24 @@ def test_decompression_bomb_is_refused(tmp_path):
         load_image(path)
 
 
-def test_preprocess_shape_and_normalisation():
+def test_preprocess_shape_and_scaling():
     arr = preprocess(Image.new("RGB", (500, 300), (255, 127, 0)), SPEC)
-    assert arr.shape == (3, 224, 224) and arr.dtype == np.float32
-    assert np.allclose(arr[:, 100, 100], [(255 - 127) / 128, 0.0, -127 / 128])
+    assert arr.shape == (224, 224, 3) and arr.dtype == np.uint8
+    scaled = SPEC.scale(arr[None])
+    assert scaled.shape == (1, 3, 224, 224) and scaled.dtype == np.float32
+    assert np.allclose(scaled[0, :, 100, 100], [(255 - 127) / 128, 0.0, -127 / 128])
 
 
 def test_centre_crop_takes_the_middle_of_the_short_side():
     img = Image.new("RGB", (400, 200), (0, 0, 0))
     img.paste((255, 255, 255), (100, 0, 300, 200))  # white centre square
     arr = preprocess(img, SPEC)
-    assert arr.min() > 0.9  # 175 px crop of the 200 px side lies inside the white square
+    assert arr.min() > 240  # 175 px crop of the 200 px side lies inside the white square
 
 
 def test_real_photo_preprocesses():
     arr = load_and_preprocess(IMAGES / "chelsea.png", SPEC)
-    assert arr.shape == (3, 224, 224) and -1.0 <= arr.min() < arr.max() <= 1.0
+    assert arr.shape == (224, 224, 3) and arr.min() < 50 and arr.max() > 200
 
 
 def test_expand_inputs_walks_folders_sorted_and_reads_stdin(tmp_path):

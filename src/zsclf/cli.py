@@ -79,6 +79,7 @@ def predict(
     top_t: Annotated[int, typer.Option("--top-t", min=1, help="ConSE: how many seen classes are mixed.")] = 10,
     min_score: Annotated[float | None, typer.Option("--min-score", help="Drop labels scoring below this cosine similarity.")] = None,
     model: Annotated[str | None, typer.Option("--model", help="Image model from models/manifest.json.")] = None,
+    projection: Annotated[Path | None, typer.Option("--projection", help="DeViSE projection from `zsclf train` (default: ConSE).")] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Say which devices are in use.")] = False,
 ) -> None:
     """Rank labels for images."""
@@ -87,7 +88,8 @@ def predict(
     from .pipeline import Classifier
 
     try:
-        clf = Classifier.load(index, device=device.value, threads=threads, top_t=top_t, image_model=model, top_k=top_k)
+        clf = Classifier.load(index, device=device.value, threads=threads, top_t=top_t, image_model=model, top_k=top_k,
+                              projection=projection)
     except ZsclfError as exc:
         raise fail(str(exc)) from None
     if verbose:
@@ -115,45 +117,91 @@ def predict(
         raise typer.Exit(1)
 
 
+class Space(str, Enum):
+    auto = "auto"
+    text = "text"
+    visual = "visual"
+
+
 @app.command("build-index")
 def build_index(
-    labels: Annotated[Path, typer.Argument(help="Label file: .txt (one per line) or .tsv/.csv with a header.")],
+    labels: Annotated[Path | None, typer.Argument(help="Label file: .txt (one per line) or .tsv/.csv with a header. Optional with --examples.")] = None,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Index folder to write (default: next to the labels).")] = None,
     template: Annotated[str, typer.Option("--template", help="Text embedded per label: gloss (name: description, else name), name, photo, lemmas, or a format string with {name}.")] = "gloss",
     kind: Annotated[IndexKind, typer.Option("--kind", help="flat = exact search; hnsw = approximate (recall is measured and printed).")] = IndexKind.flat,
+    examples: Annotated[Path | None, typer.Option("--examples", help="Example photos per label: a folder per label, or a manifest (path, label[, id]).")] = None,
+    shots: Annotated[int | None, typer.Option("--shots", min=1, help="Use at most N photos per label (chosen reproducibly).")] = None,
+    space: Annotated[Space, typer.Option("--space", help="text: label-embedding space; visual: the CNN's feature space (DEM); auto: visual with --examples, else text (chosen by measurement).")] = Space.auto,
+    projection: Annotated[Path | None, typer.Option("--projection", help="DeViSE projection (from `zsclf train`) for photo-taught labels in the text space.")] = None,
     threads: Annotated[int | None, typer.Option("--threads", min=1)] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
-    """Embed a list of labels and write a searchable index folder."""
-    from .build import build_text_index
+    """Embed labels (names and/or example photos) and write a searchable index folder."""
+    from .build import build_index as build
+    from .build import read_examples
     from .device import SessionConfig
     from .labels import read_labels
     from .text import TextEncoder
 
+    if labels is None and examples is None:
+        raise fail("give a label file, --examples, or both")
+    if space is Space.auto:
+        space = Space.visual if examples else Space.text
     try:
-        label_set = read_labels(labels)
-        out = output or labels.with_suffix("").with_name(labels.stem + ".index")
-        if label_set.dropped_blank or label_set.dropped_duplicates:
+        label_set = read_labels(labels) if labels else None
+        example_set = read_examples(examples, shots) if examples else None
+        base = labels or examples
+        out = output or base.with_name(base.stem + ".index")
+        if label_set and (label_set.dropped_blank or label_set.dropped_duplicates):
             print(f"zsclf: {labels}: dropped {label_set.dropped_blank} blank lines and "
                   f"{label_set.dropped_duplicates} duplicates", file=sys.stderr)
         text = TextEncoder.load(config=SessionConfig(device="cpu", threads=threads))
-        bar = progress_bar(quiet, "labels")
+        encoder = proj = None
+        if example_set or space is Space.visual:
+            from .encoder import ImageEncoder
+
+            encoder = ImageEncoder.load(config=SessionConfig(device="cpu", threads=threads))
+        if example_set and space is Space.text:
+            proj = _text_projection(projection, template, text, encoder)
+        total = (len(label_set) if label_set else 0) + (example_set.count if example_set else 0)
+        kwargs = dict(template=template, kind=kind.value, space=space.value, examples=example_set,
+                      encoder=encoder, projection=proj, source=(labels or examples).name)
+        bar = progress_bar(quiet, "items")
         if bar:
             with bar:
-                task = bar.add_task("embedding labels", total=len(label_set))
-                index = build_text_index(label_set, text, template, kind.value, source=labels.name,
-                                         progress=lambda n: bar.advance(task, n))
+                task = bar.add_task("embedding labels and photos", total=total)
+                index = build(label_set, text, progress=lambda n: bar.advance(task, n), **kwargs)
         else:
-            index = build_text_index(label_set, text, template, kind.value, source=labels.name)
+            index = build(label_set, text, **kwargs)
         index.save(out)
     except ZsclfError as exc:
         raise fail(str(exc)) from None
     recall = index.meta.get("hnsw_recall_at_10")
     extra = f", HNSW recall@10 vs exact: {recall:.3f}" if recall is not None else ""
+    photos = index.meta.get("photos")
+    taught = f", {photos['labels']} taught by {photos['photos']} photos" if photos else ""
     if not quiet:
-        print(f"zsclf: wrote {out} ({len(index)} labels, {index.dim}-d, {kind.value}{extra})", file=sys.stderr)
+        print(f"zsclf: wrote {out} ({len(index)} labels{taught}, {space.value} space, {kind.value}{extra})",
+              file=sys.stderr)
     elif recall is not None:
         print(f"zsclf: HNSW recall@10 vs exact: {recall:.3f}", file=sys.stderr)
+
+
+def _text_projection(projection: Path | None, template: str, text, encoder):
+    """The projection that places example photos in the text space: a DeViSE file, else ConSE."""
+    from .pipeline import conse_for_index
+    from .projection import load_projection
+
+    if projection:
+        proj = load_projection(projection)
+        meta = proj.meta
+        if meta["text_encoder"]["sha256"] != text.sha256 or meta["template"] != template:
+            raise ZsclfError(f"projection {projection} targets template {meta['template']!r} of "
+                             f"{meta['text_encoder']['name']}: build with the same --template")
+        if meta["image_encoder"]["sha256"] != encoder.spec.sha256:
+            raise ZsclfError(f"projection {projection} was trained on another image encoder: retrain it")
+        return proj
+    return conse_for_index({"template": template, "text_encoder": {"name": text.name, "sha256": text.sha256}})
 
 
 @app.command("eval")
@@ -167,6 +215,7 @@ def eval_command(
     threads: Annotated[int | None, typer.Option("--threads", min=1)] = None,
     device: Annotated[Device, typer.Option("--device")] = Device.auto,
     model: Annotated[str | None, typer.Option("--model", help="Image model from models/manifest.json.")] = None,
+    projection: Annotated[Path | None, typer.Option("--projection", help="DeViSE projection from `zsclf train` (default: ConSE).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
@@ -180,7 +229,8 @@ def eval_command(
 
     try:
         samples = read_dataset(data, only)
-        clf = Classifier.load(index, device=device.value, threads=threads, top_t=top_t, image_model=model)
+        clf = Classifier.load(index, device=device.value, threads=threads, top_t=top_t, image_model=model,
+                              projection=projection)
         bar = progress_bar(quiet or as_json, "images")
         kwargs = dict(exclude_seen=exclude_seen, batch_size=batch_size, hypernyms=read_hypernyms())
         if bar:
@@ -201,6 +251,35 @@ def eval_command(
         print_eval(report)
     if report["failed"]:
         raise typer.Exit(1)
+
+
+@app.command()
+def train(
+    data: Annotated[Path, typer.Argument(help="Labelled photos: an image-folder tree or a manifest (path, label and/or id).")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Projection file to write (.npz).")],
+    only: Annotated[str | None, typer.Option("--only", help="Keep samples whose path starts with this (e.g. train/).")] = None,
+    labels: Annotated[Path | None, typer.Option("--labels", help="Label file giving each id's text (default: labels/imagenet21k.tsv).")] = None,
+    template: Annotated[str, typer.Option("--template", help="Label text template; must match the index you will search.")] = "gloss",
+    epochs: Annotated[int, typer.Option("--epochs", min=1)] = 200,
+    margin: Annotated[float, typer.Option("--margin", help="Hinge rank loss margin.")] = 0.1,
+    lr: Annotated[float, typer.Option("--lr", help="Adam learning rate.")] = 1e-3,
+    negatives: Annotated[int, typer.Option("--negatives", min=1, help="Wrong labels sampled per photo and step.")] = 100,
+    val_fraction: Annotated[float, typer.Option("--val-fraction", min=0.0, max=0.9, help="Held-out share of each class for validation and early stopping.")] = 0.2,
+    patience: Annotated[int, typer.Option("--patience", min=1, help="Epochs without validation gain before stopping.")] = 20,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Learn DeViSE's linear map from CNN features to label embeddings (hinge rank loss)."""
+    from .train import run_training
+
+    try:
+        bar = progress_bar(quiet, "epochs")
+        result = run_training(data, output, only=only, labels=labels, template=template, epochs=epochs, margin=margin,
+                              lr=lr, negatives=negatives, val_fraction=val_fraction, patience=patience, bar=bar)
+    except ZsclfError as exc:
+        raise fail(str(exc)) from None
+    print(f"zsclf: wrote {output}: {result['train_size']} training photos, {result['labels']} labels, "
+          f"best epoch {result['best_epoch']}, validation hit@1 {result['val_hit'].get('@1', float('nan')):.3f}",
+          file=sys.stderr)
 
 
 @app.command()

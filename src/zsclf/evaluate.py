@@ -85,7 +85,8 @@ def confusions(top1: np.ndarray, truth: np.ndarray, names: Sequence[str], most: 
 
 
 def match_samples(samples: Sequence[Sample], ids: Sequence[str], names: Sequence[str]) -> tuple[list[int], Counter]:
-    """Index row of each sample's true label: by id when both sides have ids, else by exact label text.
+    """Index row of each sample's true label: by id when both sides have ids (falling back to the label
+    text for an id the index lacks), else by exact label text.
 
     Returns the rows (-1 = unmatched) and a Counter of unmatched ground-truth labels.
     """
@@ -93,7 +94,9 @@ def match_samples(samples: Sequence[Sample], ids: Sequence[str], names: Sequence
     by_name = {name: i for i, name in enumerate(names)}
     rows, unmatched = [], Counter()
     for s in samples:
-        row = by_id.get(s.id, -1) if (s.id and by_id) else by_name.get(s.label, -1)
+        row = by_id.get(s.id, -1) if (s.id and by_id) else -1
+        if row < 0:
+            row = by_name.get(s.label, -1)
         rows.append(row)
         if row < 0:
             unmatched[s.id or s.label] += 1

@@ -10,7 +10,9 @@ from __future__ import annotations
 import os
 import sys
 import warnings
+from collections import deque
 from collections.abc import Iterable, Iterator
+from concurrent.futures import Executor, Future
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -131,6 +133,36 @@ def load_and_preprocess(path: str | os.PathLike, spec: Preprocess) -> np.ndarray
     """Decode and preprocess one image file into a [size, size, 3] uint8 array (raises ImageError)."""
     min_side = int(np.ceil(spec.size / spec.crop_fraction))
     return preprocess(load_image(path, min_side=min_side), spec)
+
+
+def decode_batches(inputs: Iterable[str], spec: Preprocess, batch_size: int, pool: Executor,
+                   ahead: int = 2) -> Iterator[list[tuple[str, np.ndarray | str]]]:
+    """Batches of (path, pixels or one-line error), decoded up to `ahead` batches ahead in `pool`, in input order."""
+    pending: deque[tuple[str, Future]] = deque()
+    source = iter(inputs)
+
+    def fill() -> None:
+        while len(pending) < ahead * batch_size:
+            path = next(source, None)
+            if path is None:
+                return
+            pending.append((path, pool.submit(load_and_preprocess, path, spec)))
+
+    fill()
+    while pending:
+        batch = [pending.popleft() for _ in range(min(batch_size, len(pending)))]
+        fill()
+        yield [(path, _outcome(future)) for path, future in batch]
+
+
+def _outcome(future: Future) -> np.ndarray | str:
+    """The decoded array, or a one-line error message."""
+    try:
+        return future.result()
+    except ImageError as exc:
+        return str(exc)
+    except Exception as exc:  # a decoder bug must not take down the batch
+        return f"unexpected error while decoding ({type(exc).__name__}: {exc})"
 
 
 def is_image_path(path: Path) -> bool:

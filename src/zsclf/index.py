@@ -78,13 +78,14 @@ class LabelIndex:
     # -- building -------------------------------------------------------------------------
     @classmethod
     def build(cls, embeddings: np.ndarray, names: list[str], ids: list[str], meta: dict,
-              kind: str = "flat", hnsw_m: int = 32) -> LabelIndex:
-        """Build an exact (flat) or approximate (HNSW) inner-product index over normalised embeddings."""
+              kind: str = "flat", hnsw_m: int = 32, normalise: bool = True) -> LabelIndex:
+        """Build an exact (flat) or approximate (HNSW) inner-product index (over normalised embeddings
+        unless `normalise` is False, as for calibrated vectors)."""
         import faiss
 
         if kind not in KINDS:
             raise ZsclfError(f"unknown index kind {kind!r}: choose one of {', '.join(KINDS)}")
-        vectors = normalize(embeddings)
+        vectors = normalize(embeddings) if normalise else np.ascontiguousarray(embeddings, dtype=np.float32)
         n, dim = vectors.shape
         if n != len(names) or n != len(ids):
             raise ValueError("embeddings, names and ids must have the same length")

@@ -20,8 +20,8 @@ import numpy as np
 from . import paths
 from .device import SessionConfig, default_threads, use_faiss_gpu
 from .encoder import ImageEncoder
-from .errors import ImageError, ZsclfError
-from .images import load_and_preprocess, preprocess, to_rgb
+from .errors import ZsclfError
+from .images import decode_batches, preprocess, to_rgb
 from .index import LabelIndex, configure_faiss
 from .manifest import load_manifest
 from .projection import DEFAULT_TOP_T, ConSE, Projection
@@ -79,6 +79,35 @@ def conse_for_index(meta: dict, top_t: int = DEFAULT_TOP_T) -> ConSE:
     return ConSE(seen, top_t)
 
 
+def projection_for_index(meta: dict, index_dir: Path, encoder: ImageEncoder, top_t: int = DEFAULT_TOP_T,
+                         projection_file: str | Path | None = None) -> Projection:
+    """The query projection an index was built for, checked against the encoder and the index."""
+    from .projection import Calibrated, VisualProjection, check_projection, load_projection
+
+    built_for = meta.get("image_encoder")
+    if built_for and built_for["sha256"] != encoder.spec.sha256:
+        raise ZsclfError(f"index {index_dir} was built with image encoder {built_for['name']}, not "
+                         f"{encoder.name}: rebuild it or pass the matching --model")
+    if meta["space"] == "visual":
+        if projection_file:
+            raise ZsclfError(f"index {index_dir} is in the visual space: it takes no --projection")
+        from .build import visual_statistics
+
+        base: Projection = VisualProjection(visual_statistics(encoder)[1])
+    elif projection_file:
+        base = load_projection(projection_file)
+        check_projection(base, encoder.spec.sha256, meta, str(projection_file))
+        built_with = meta.get("projection", {}).get("sha256")
+        if built_with and built_with != base.meta["sha256"]:
+            raise ZsclfError(f"index {index_dir} was built with another DeViSE projection than {projection_file}")
+    elif meta.get("projection", {}).get("name") == "devise":
+        raise ZsclfError(f"index {index_dir} holds photo-taught labels made with a DeViSE projection: "
+                         "pass the same --projection")
+    else:
+        base = conse_for_index(meta, top_t)
+    return Calibrated(base) if meta.get("calibration") else base
+
+
 class Classifier:
     """Image encoder + projection + label index: ranked labels for images."""
 
@@ -96,18 +125,20 @@ class Classifier:
 
     @classmethod
     def load(cls, index: str | Path | None = None, device: str = "auto", threads: int | None = None,
-             top_t: int = DEFAULT_TOP_T, image_model: str | None = None, top_k: int = 5) -> Classifier:
-        """Load the index (default: ImageNet-21K), the image encoder and the ConSE projection."""
+             top_t: int = DEFAULT_TOP_T, image_model: str | None = None, top_k: int = 5,
+             projection: str | Path | None = None) -> Classifier:
+        """Load the index (default: ImageNet-21K), the image encoder and the projection the index needs
+        (ConSE by default, a DeViSE file with `projection`, the CNN's features for a visual-space index)."""
         index_dir = Path(index) if index else paths.default_index_dir()
         label_index = LabelIndex.load(index_dir)
         check_text_encoder(label_index.meta, index_dir)
         configure_faiss(threads=1)  # the encoder owns the cores; see index.configure_faiss
         encoder = ImageEncoder.load(image_model, SessionConfig(device, threads=1))  # parallel across batches
-        projection = conse_for_index(label_index.meta, top_t)
+        projector = projection_for_index(label_index.meta, index_dir, encoder, top_t, projection)
         search_device = "cpu"
         if use_faiss_gpu(device, top_k) and label_index.to_gpu():
             search_device = "cuda"
-        return cls(label_index, encoder, projection, threads, search_device)
+        return cls(label_index, encoder, projector, threads, search_device)
 
     @property
     def devices(self) -> dict[str, str]:
@@ -147,28 +178,6 @@ class Classifier:
         return self.rank(self.embed(batch), top_k, exclude_seen)
 
     # -- streaming ------------------------------------------------------------------------
-    def _load(self, path: str) -> np.ndarray:
-        return load_and_preprocess(path, self.encoder.preprocess)
-
-    def decoded_batches(self, inputs: Iterable[str], batch_size: int, pool: ThreadPoolExecutor,
-                        ahead: int = 2) -> Iterator[list[tuple[str, np.ndarray | str]]]:
-        """Batches of (path, array or error message), decoded up to `ahead` batches ahead in `pool`, in order."""
-        pending: deque[tuple[str, Future]] = deque()
-        source = iter(inputs)
-
-        def fill() -> None:
-            while len(pending) < ahead * batch_size:
-                path = next(source, None)
-                if path is None:
-                    return
-                pending.append((path, pool.submit(self._load, path)))
-
-        fill()
-        while pending:
-            batch = [pending.popleft() for _ in range(min(batch_size, len(pending)))]
-            fill()
-            yield [(path, _outcome(future)) for path, future in batch]
-
     def _encode(self, batch: list[tuple[str, np.ndarray | str]]) -> BatchOutput:
         """Run the encoder and projection on the decoded images of one batch."""
         good = [arr for _, arr in batch if isinstance(arr, np.ndarray)]
@@ -188,7 +197,7 @@ class Classifier:
         with ThreadPoolExecutor(workers or self.threads, thread_name_prefix="zsclf-decode") as decode_pool, \
                 ThreadPoolExecutor(in_flight, thread_name_prefix="zsclf-encode") as encode_pool:
             running: deque[Future] = deque()
-            for batch in self.decoded_batches(inputs, batch_size, decode_pool, ahead=in_flight + 1):
+            for batch in decode_batches(inputs, self.encoder.preprocess, batch_size, decode_pool, ahead=in_flight + 1):
                 running.append(encode_pool.submit(self._encode, batch))
                 if len(running) >= in_flight:
                     yield running.popleft().result()
@@ -214,13 +223,3 @@ class BatchOutput:
     features: np.ndarray | None
     logits: np.ndarray | None
     queries: np.ndarray | None
-
-
-def _outcome(future: Future) -> np.ndarray | str:
-    """The decoded array, or a one-line error message."""
-    try:
-        return future.result()
-    except ImageError as exc:
-        return str(exc)
-    except Exception as exc:  # a decoder bug must not take down the batch
-        return f"unexpected error while decoding ({type(exc).__name__}: {exc})"

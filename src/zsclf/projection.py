@@ -95,3 +95,102 @@ def cached_seen_embeddings(text_sha256: str, template: str, label_texts: list[st
         np.save(fh, matrix)
     os.replace(tmp, path)
     return matrix
+
+
+class LinearProjection:
+    """DeViSE: normalise(M . normalise(features)), a learned linear map into the text space."""
+
+    name = "devise"
+    space = "text"
+
+    def __init__(self, matrix: np.ndarray, meta: dict | None = None) -> None:
+        self.matrix = np.ascontiguousarray(matrix, dtype=np.float32)
+        self.dim = self.matrix.shape[0]
+        self.meta = meta or {}
+
+    def project(self, features: np.ndarray, logits: np.ndarray) -> np.ndarray:
+        return normalize(normalize(features) @ self.matrix.T)
+
+
+class VisualProjection:
+    """The visual space (DEM): queries are the CNN's pooled features, centred on the expected
+    feature and L2-normalised (centring makes photo prototypes and classifier rows comparable)."""
+
+    name = "visual"
+    space = "visual"
+
+    def __init__(self, feature_mean: np.ndarray) -> None:
+        self.mean = np.asarray(feature_mean, dtype=np.float32)
+        self.dim = len(self.mean)
+
+    def project(self, features: np.ndarray, logits: np.ndarray) -> np.ndarray:
+        return normalize(features - self.mean)
+
+
+class Calibrated:
+    """Appends a constant 1 to every query, so that an index of calibrated label vectors
+    [v_j / s_j, -m_j / s_j] scores (cos(q, v_j) - m_j) / s_j with one inner product."""
+
+    def __init__(self, base: Projection) -> None:
+        self.base = base
+        self.name = base.name
+        self.space = base.space
+        self.dim = base.dim + 1
+
+    def project(self, features: np.ndarray, logits: np.ndarray) -> np.ndarray:
+        q = self.base.project(features, logits)
+        return np.hstack([q, np.ones((len(q), 1), dtype=np.float32)])
+
+
+def save_projection(path: str | Path, matrix: np.ndarray, meta: dict) -> Path:
+    """Write a learned projection (matrix + JSON metadata) atomically as .npz."""
+    import json
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    with os.fdopen(fd, "wb") as fh:
+        np.savez(fh, matrix=matrix.astype(np.float32), meta=np.array(json.dumps(meta)))
+    os.replace(tmp, path)
+    return path
+
+
+def load_projection(path: str | Path) -> LinearProjection:
+    """Read a projection written by `zsclf train` (raises ZsclfError when unreadable)."""
+    import json
+
+    from .errors import ZsclfError
+
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            matrix, meta = data["matrix"], json.loads(str(data["meta"]))
+    except FileNotFoundError:
+        raise ZsclfError(f"{path}: no such projection file") from None
+    except (OSError, ValueError, KeyError) as exc:
+        raise ZsclfError(f"{path}: not a zsclf projection ({exc})") from None
+    if meta.get("kind") != "devise" or matrix.ndim != 2:
+        raise ZsclfError(f"{path}: not a zsclf DeViSE projection")
+    from .manifest import sha256_file
+
+    meta["sha256"] = sha256_file(Path(path))
+    return LinearProjection(matrix, meta)
+
+
+def check_projection(projection: LinearProjection, image_sha256: str, index_meta: dict, source: str) -> None:
+    """Refuse a projection trained for another image encoder, text encoder, template or dimension."""
+    from .errors import ZsclfError
+
+    meta = projection.meta
+    if meta["image_encoder"]["sha256"] != image_sha256:
+        raise ZsclfError(f"projection {source} was trained on image encoder {meta['image_encoder']['name']} "
+                         f"(sha256 {meta['image_encoder']['sha256'][:12]}), not the one in use: retrain it")
+    if index_meta.get("space") != "text":
+        raise ZsclfError(f"projection {source} maps into the text space; the index is in the "
+                         f"{index_meta.get('space')} space")
+    built = index_meta["text_encoder"]
+    if meta["text_encoder"]["sha256"] != built["sha256"] or meta["template"] != index_meta.get("template"):
+        raise ZsclfError(f"projection {source} targets {meta['text_encoder']['name']} embeddings with template "
+                         f"{meta['template']!r}; the index has {built['name']} with {index_meta.get('template')!r}: "
+                         "rebuild the index or retrain the projection")
+    if projection.dim != built.get("dim", projection.dim):
+        raise ZsclfError(f"projection {source} gives {projection.dim}-d vectors, the index holds {built['dim']}-d")

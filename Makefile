@@ -34,5 +34,8 @@ lint:
 bench: setup  ## speed: stage by stage and end to end
 	$(ZSCLF) benchmark ../shared/data/imagenet-sample
 
+report: setup  ## accuracy, speed and charts: docs/results.md and docs/img/*.png
+	$(PY) tools/make_report.py --out docs/results.md
+
 clean:
 	rm -rf indexes models/cache $(MODELS) models/*.tokenizer.json models/*.classifier.npz

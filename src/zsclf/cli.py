@@ -131,6 +131,7 @@ def build_index(
     kind: Annotated[IndexKind, typer.Option("--kind", help="flat = exact search; hnsw = approximate (recall is measured and printed).")] = IndexKind.flat,
     examples: Annotated[Path | None, typer.Option("--examples", help="Example photos per label: a folder per label, or a manifest (path, label[, id]).")] = None,
     shots: Annotated[int | None, typer.Option("--shots", min=1, help="Use at most N photos per label (chosen reproducibly).")] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Which photos --shots picks (a seeded shuffle of the sorted paths).")] = 0,
     space: Annotated[Space, typer.Option("--space", help="text: label-embedding space; visual: the CNN's feature space (DEM); auto: visual with --examples, else text (chosen by measurement).")] = Space.auto,
     projection: Annotated[Path | None, typer.Option("--projection", help="DeViSE projection (from `zsclf train`) for photo-taught labels in the text space.")] = None,
     threads: Annotated[int | None, typer.Option("--threads", min=1)] = None,
@@ -149,7 +150,7 @@ def build_index(
         space = Space.visual if examples else Space.text
     try:
         label_set = read_labels(labels) if labels else None
-        example_set = read_examples(examples, shots) if examples else None
+        example_set = read_examples(examples, shots, seed) if examples else None
         base = labels or examples
         out = output or base.with_name(base.stem + ".index")
         if label_set and (label_set.dropped_blank or label_set.dropped_duplicates):

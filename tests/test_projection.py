@@ -42,3 +42,15 @@ def test_seen_embeddings_are_cached_and_keyed_by_template(tmp_path):
     cached_seen_embeddings("sha", "photo", ["x", "y"], embed, cache=tmp_path)
     assert len(calls) == 2 and np.allclose(a, b) and np.allclose(np.linalg.norm(a, axis=1), 1)
     assert len(list(tmp_path.glob("seen-*.npy"))) == 2
+
+
+def test_visual_projection_transforms():
+    from zsclf.projection import VisualProjection
+
+    features = np.array([[4.0, 1.0, 0.0], [1.0, 1.0, 1.0]], dtype=np.float32)
+    mean = np.array([1.0, 1.0, 1.0], dtype=np.float32)
+    centred = VisualProjection(mean, "centre").project(features, None)
+    assert np.allclose(centred[0], np.array([3, 0, -1]) / np.sqrt(10), atol=1e-6)
+    assert np.allclose(centred[1], 0)  # the expected feature itself carries no direction
+    rooted = VisualProjection(mean, "sqrt").project(features, None)
+    assert np.allclose(rooted[0], np.array([2, 1, 0]) / np.sqrt(5))

@@ -572,7 +572,8 @@ def section_fewshot(ctx: Context) -> str:
         "(`build-index --shots N --seed S`). Percent.",
         table(["photos per label", "visual hit@1", "visual hit@5", "text hit@1", "text hit@5"], shots_rows),
         notes(f"Target: ≥ 90% top-1 with 5 photos per label: {pct(five_shot)} — {verdict(five_shot >= 0.9)}. "
-              "The visual space (prototypes of centred CNN features) is the default for `--examples`; "
+              "The visual space (prototypes of square-rooted, normalised CNN features) is the default for "
+              "`--examples`; "
               "photos averaged in the text space through ConSE lose most of what tells species apart."),
         "### Zero-shot (no flower photos at all), 12-way",
         table(["method", *KS[:4]], zero_rows),

@@ -3,7 +3,8 @@
 * text space: label vectors are text embeddings; a photo-taught label is the normalised mean of
   its photos' projected queries (ConSE or a DeViSE projection).
 * visual space (DEM): label vectors live in the CNN's feature space, centred on the expected
-  feature (from batch-norm statistics) and normalised; a photo-taught label is the normalised
+  feature (from batch-norm statistics; an index of photo prototypes alone uses square-root
+  power normalisation instead, see VisualProjection) and normalised; a photo-taught label is the normalised
   mean of its photos' vectors (a prototype), a seen class is its classifier row, and any other
   text label is mapped there by a ridge map fitted on (text embedding, classifier row) pairs of
   the 1,000 ImageNet classes.
@@ -168,7 +169,9 @@ def build_index(labels: LabelSet | str | Path | None, text: TextEncoder, templat
             first = next(iter(encoded.errors.values()))
             raise ZsclfError(f"{len(encoded.errors)} example photos could not be read (first: {first})")
         if space == "visual":
-            projection = VisualProjection(visual_statistics(encoder)[1])
+            transform = "centre" if len(parts) else "sqrt"  # text labels present: centre (see VisualProjection)
+            projection = VisualProjection(visual_statistics(encoder)[1], transform)
+            meta["visual_transform"] = transform
         queries = projection.project(encoded.features, encoded.logits)
         start, protos = 0, []
         for photos in examples.paths:
@@ -183,6 +186,8 @@ def build_index(labels: LabelSet | str | Path | None, text: TextEncoder, templat
         meta["photos"] = {"labels": len(examples.names), "photos": examples.count,
                           "replaced_text_labels": replaced,
                           "projection": getattr(projection, "name", "visual") if space == "text" else "visual"}
+    if space == "visual":
+        meta.setdefault("visual_transform", "centre")
     if space == "visual" or examples is not None:
         meta["image_encoder"] = {"name": encoder.name, "sha256": encoder.spec.sha256}
     if space == "text" and projection is not None and getattr(projection, "name", "") == "devise":

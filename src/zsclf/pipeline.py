@@ -93,7 +93,7 @@ def projection_for_index(meta: dict, index_dir: Path, encoder: ImageEncoder, top
             raise ZsclfError(f"index {index_dir} is in the visual space: it takes no --projection")
         from .build import visual_statistics
 
-        base: Projection = VisualProjection(visual_statistics(encoder)[1])
+        base: Projection = VisualProjection(visual_statistics(encoder)[1], meta.get("visual_transform", "centre"))
     elif projection_file:
         base = load_projection(projection_file)
         check_projection(base, encoder.spec.sha256, meta, str(projection_file))

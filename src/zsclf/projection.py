@@ -112,18 +112,31 @@ class LinearProjection:
         return normalize(normalize(features) @ self.matrix.T)
 
 
+VISUAL_TRANSFORMS = ("centre", "sqrt")
+
+
 class VisualProjection:
-    """The visual space (DEM): queries are the CNN's pooled features, centred on the expected
-    feature and L2-normalised (centring makes photo prototypes and classifier rows comparable)."""
+    """The visual space (DEM): queries are the CNN's pooled features, transformed and L2-normalised.
+
+    * "centre": minus the expected feature; makes photo prototypes and classifier rows (or
+      text labels mapped onto them) comparable, so indexes with text labels use it;
+    * "sqrt": power normalisation (square root of the non-negative ReLU6 features); best for
+      indexes of photo prototypes only (5-shot flowers: 90.5% vs 88.9% centred, 5 seeds).
+    """
 
     name = "visual"
     space = "visual"
 
-    def __init__(self, feature_mean: np.ndarray) -> None:
+    def __init__(self, feature_mean: np.ndarray, transform: str = "centre") -> None:
+        if transform not in VISUAL_TRANSFORMS:
+            raise ValueError(f"unknown visual transform {transform!r}")
         self.mean = np.asarray(feature_mean, dtype=np.float32)
+        self.transform = transform
         self.dim = len(self.mean)
 
     def project(self, features: np.ndarray, logits: np.ndarray) -> np.ndarray:
+        if self.transform == "sqrt":
+            return normalize(np.sqrt(np.maximum(features, 0.0)))
         return normalize(features - self.mean)
 
 

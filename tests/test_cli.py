@@ -105,6 +105,14 @@ def test_exclude_seen_never_returns_training_classes(default_index):
     assert any("cat" in p["label"] for p in records[0]["predictions"])
 
 
+def test_seen_gate_gives_the_cnn_classes_with_probabilities(default_index):
+    proc = run_cli("predict", str(IMAGES / "coffee.png"), "--seen-gate", "0.5", "-k", "3")
+    preds = jsonl(proc.stdout)[0]["predictions"]
+    assert preds[0]["id"] == "n07920052" and preds[0]["score"] > 0.5  # espresso, the CNN's own top class
+    assert sum(p["score"] for p in preds) <= 1.0 + 1e-6 and [p["score"] for p in preds] == sorted(
+        [p["score"] for p in preds], reverse=True)
+
+
 def test_min_score_drops_low_scores(default_index):
     proc = run_cli("predict", str(IMAGES / "chelsea.png"), "-k", "50", "--min-score", "0.8")
     preds = jsonl(proc.stdout)[0]["predictions"]

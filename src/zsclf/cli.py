@@ -80,6 +80,7 @@ def predict(
     min_score: Annotated[float | None, typer.Option("--min-score", help="Drop labels scoring below this cosine similarity.")] = None,
     model: Annotated[str | None, typer.Option("--model", help="Image model from models/manifest.json.")] = None,
     projection: Annotated[Path | None, typer.Option("--projection", help="DeViSE projection from `zsclf train` (default: ConSE).")] = None,
+    seen_gate: Annotated[float | None, typer.Option("--seen-gate", min=0.0, max=1.0, help="Novelty detection: when the CNN's top probability reaches P, answer with its own classes (scores = probabilities).")] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Say which devices are in use.")] = False,
 ) -> None:
     """Rank labels for images."""
@@ -89,7 +90,7 @@ def predict(
 
     try:
         clf = Classifier.load(index, device=device.value, threads=threads, top_t=top_t, image_model=model, top_k=top_k,
-                              projection=projection)
+                              projection=projection, seen_gate=seen_gate)
     except ZsclfError as exc:
         raise fail(str(exc)) from None
     if verbose:
@@ -217,6 +218,7 @@ def eval_command(
     device: Annotated[Device, typer.Option("--device")] = Device.auto,
     model: Annotated[str | None, typer.Option("--model", help="Image model from models/manifest.json.")] = None,
     projection: Annotated[Path | None, typer.Option("--projection", help="DeViSE projection from `zsclf train` (default: ConSE).")] = None,
+    seen_gate: Annotated[float | None, typer.Option("--seen-gate", min=0.0, max=1.0, help="Novelty detection: when the CNN's top probability reaches P, answer with its own classes (scores = probabilities).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
@@ -231,7 +233,7 @@ def eval_command(
     try:
         samples = read_dataset(data, only)
         clf = Classifier.load(index, device=device.value, threads=threads, top_t=top_t, image_model=model,
-                              projection=projection)
+                              projection=projection, seen_gate=seen_gate)
         bar = progress_bar(quiet or as_json, "images")
         kwargs = dict(exclude_seen=exclude_seen, batch_size=batch_size, hypernyms=read_hypernyms())
         if bar:

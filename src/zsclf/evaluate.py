@@ -112,7 +112,6 @@ def evaluate(clf, samples: Sequence[Sample], ks: Sequence[int] = HIT_KS, exclude
     index = clf.index
     rows, unmatched = match_samples(samples, index.ids, index.names)
     kmax = min(max(ks), len(index))
-    exclude = clf.seen_rows() if exclude_seen else None
     seen_position = {wnid: i for i, wnid in enumerate(imagenet1k().ids)}
     ranked, logit_top, failed = [], [], []
     position = 0
@@ -120,7 +119,7 @@ def evaluate(clf, samples: Sequence[Sample], ks: Sequence[int] = HIT_KS, exclude
         ok = [i for i, e in enumerate(out.errors) if e is None]
         failed += [e for e in out.errors if e is not None]
         if ok:
-            result = index.search(out.queries, kmax, exclude)
+            result = clf.search(out.queries, out.logits, kmax, exclude_seen)
             top5 = np.argsort(-out.logits, axis=1)[:, :5]
             for j, i in enumerate(ok):
                 ranked.append((position + i, result.rows[j]))

@@ -22,9 +22,9 @@ from .device import SessionConfig, default_threads, use_faiss_gpu
 from .encoder import ImageEncoder
 from .errors import ZsclfError
 from .images import decode_batches, preprocess, to_rgb
-from .index import LabelIndex, configure_faiss
+from .index import LabelIndex, SearchResult, configure_faiss
 from .manifest import load_manifest
-from .projection import DEFAULT_TOP_T, ConSE, Projection
+from .projection import DEFAULT_TOP_T, ConSE, Projection, softmax
 
 
 @dataclass(frozen=True)
@@ -79,6 +79,21 @@ def conse_for_index(meta: dict, top_t: int = DEFAULT_TOP_T) -> ConSE:
     return ConSE(seen, top_t)
 
 
+def apply_seen_gate(result: SearchResult, probs: np.ndarray, class_rows: np.ndarray, gate: float) -> SearchResult:
+    """Replace the answers of images whose top probability reaches `gate` by the CNN's classes (see
+    Classifier.search); seen classes the index lacks are skipped, free places keep earlier answers."""
+    rows, scores = result.rows.copy(), result.scores.copy()
+    present = class_rows >= 0
+    for i in np.flatnonzero(probs.max(axis=1) >= gate):
+        order = np.argsort(-probs[i])
+        order = order[present[order]][: rows.shape[1]]
+        taken = set(class_rows[order].tolist())
+        keep = [j for j, r in enumerate(result.rows[i]) if r not in taken]
+        rows[i] = np.concatenate([class_rows[order], result.rows[i, keep]])[: rows.shape[1]]
+        scores[i] = np.concatenate([probs[i, order], result.scores[i, keep]])[: rows.shape[1]]
+    return SearchResult(scores, rows)
+
+
 def projection_for_index(meta: dict, index_dir: Path, encoder: ImageEncoder, top_t: int = DEFAULT_TOP_T,
                          projection_file: str | Path | None = None) -> Projection:
     """The query projection an index was built for, checked against the encoder and the index."""
@@ -122,11 +137,13 @@ class Classifier:
         self.threads = threads or default_threads()
         self.search_device = search_device
         self._seen_rows: np.ndarray | None = None
+        self._class_rows: np.ndarray | None = None
+        self.seen_gate: float | None = None
 
     @classmethod
     def load(cls, index: str | Path | None = None, device: str = "auto", threads: int | None = None,
              top_t: int = DEFAULT_TOP_T, image_model: str | None = None, top_k: int = 5,
-             projection: str | Path | None = None) -> Classifier:
+             projection: str | Path | None = None, seen_gate: float | None = None) -> Classifier:
         """Load the index (default: ImageNet-21K), the image encoder and the projection the index needs
         (ConSE by default, a DeViSE file with `projection`, the CNN's features for a visual-space index)."""
         index_dir = Path(index) if index else paths.default_index_dir()
@@ -138,7 +155,9 @@ class Classifier:
         search_device = "cpu"
         if use_faiss_gpu(device, top_k) and label_index.to_gpu():
             search_device = "cuda"
-        return cls(label_index, encoder, projector, threads, search_device)
+        clf = cls(label_index, encoder, projector, threads, search_device)
+        clf.seen_gate = seen_gate
+        return clf
 
     @property
     def devices(self) -> dict[str, str]:
@@ -160,10 +179,35 @@ class Classifier:
         features, logits = self.encoder.encode(batch)
         return self.projection.project(features, logits)
 
-    def rank(self, queries: np.ndarray, top_k: int = 5, exclude_seen: bool = False,
-             min_score: float | None = None) -> list[list[Prediction]]:
-        """Top-k predictions for each query vector."""
+    def seen_class_rows(self) -> np.ndarray:
+        """Index row of each of the CNN's 1,000 classes (-1 where the index lacks it)."""
+        if self._class_rows is None:
+            from .labels import imagenet1k
+
+            seen = imagenet1k()
+            by_id = {label_id or name: row for row, (label_id, name) in
+                     enumerate(zip(self.index.ids, self.index.names, strict=True))}
+            self._class_rows = np.array([by_id.get(wnid, by_id.get(name, -1))
+                                         for wnid, name in zip(seen.ids, seen.names, strict=True)], dtype=np.int64)
+        return self._class_rows
+
+    def search(self, queries: np.ndarray, logits: np.ndarray | None, top_k: int = 5,
+               exclude_seen: bool = False) -> SearchResult:
+        """Top-k label rows and scores; with a seen gate, confident images get the CNN's own classes.
+
+        Novelty detection (Socher et al. 2013): an image whose top softmax probability reaches
+        `seen_gate` is taken to show a seen class, and its answers are the index's seen classes in
+        the CNN's order, scored by their probabilities; other images keep the projection's answers.
+        """
         result = self.index.search(queries, top_k, self.seen_rows() if exclude_seen else None)
+        if self.seen_gate is None or exclude_seen or logits is None:
+            return result
+        return apply_seen_gate(result, softmax(logits), self.seen_class_rows(), self.seen_gate)
+
+    def rank(self, queries: np.ndarray, top_k: int = 5, exclude_seen: bool = False,
+             min_score: float | None = None, logits: np.ndarray | None = None) -> list[list[Prediction]]:
+        """Top-k predictions for each query vector."""
+        result = self.search(queries, logits, top_k, exclude_seen)
         out = []
         for scores, rows in zip(result.scores, result.rows, strict=True):
             preds = [Prediction(self.index.names[r], self.index.ids[r], round(float(s), 6))
@@ -209,7 +253,8 @@ class Classifier:
                       workers: int | None = None) -> Iterator[Result]:
         """Stream results for image paths, in input order; unreadable inputs give error results."""
         for out in self.stream(inputs, batch_size, workers):
-            ranked = iter(self.rank(out.queries, top_k, exclude_seen, min_score) if out.queries is not None else [])
+            ranked = iter(self.rank(out.queries, top_k, exclude_seen, min_score, out.logits)
+                          if out.queries is not None else [])
             for path, error in zip(out.paths, out.errors, strict=True):
                 yield Result(path, error=error) if error is not None else Result(path, predictions=next(ranked))
 

@@ -29,7 +29,8 @@ from .projection import DEFAULT_TOP_T, ConSE, Projection, softmax
 
 @dataclass(frozen=True)
 class Prediction:
-    """One ranked label for an image; `score` is the cosine similarity in the index's space."""
+    """One ranked label for an image. `score`: cosine similarity in the index's space; a z-score in a
+    calibrated index; the CNN's probability for images answered by the seen gate."""
 
     label: str
     id: str

@@ -221,3 +221,52 @@ def test_shared_photos_folder_classifies_every_image(default_index):
     by_name = {r["path"].rsplit("/", 1)[1]: {p["id"] for p in r["predictions"]} for r in records}
     assert "n04485082" in by_name["camera.png"]  # tripod
     assert by_name["chelsea.png"] & CAT_SYNSETS
+
+
+def test_build_index_never_overwrites_something_else(models_ready, tmp_path):
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    (victim / "notes.txt").write_text("keep me")
+    labels = tmp_path / "l.txt"
+    labels.write_text("cat\ndog\n")
+    proc = run_cli("build-index", str(labels), "-o", str(victim), "-q")
+    assert proc.returncode == 2 and "not a zsclf index" in proc.stderr
+    assert (victim / "notes.txt").read_text() == "keep me"
+
+
+def test_plain_label_list_records_the_template_it_really_used(models_ready, tmp_path):
+    labels = tmp_path / "l.txt"
+    labels.write_text("espresso\ntabby cat\n")
+    run_cli("build-index", str(labels), "-o", str(tmp_path / "i"), "-q")
+    assert json.loads((tmp_path / "i" / "meta.json").read_text())["template"] == "name"  # no glosses to add
+    preds = jsonl(run_cli("predict", "--index", str(tmp_path / "i"), str(IMAGES / "coffee.png")).stdout)
+    assert preds[0]["predictions"][0]["label"] == "espresso" and preds[0]["predictions"][0]["score"] > 0.9
+
+
+def test_small_index_edge_cases(models_ready, tmp_path):
+    labels = tmp_path / "l.tsv"
+    labels.write_text("wnid\tlabel\nn07920052\tespresso\nx1\tfoo\tbar\n".replace("\tbar", " bar"))
+    run_cli("build-index", str(labels), "-o", str(tmp_path / "i"), "-q")
+    manifest = tmp_path / "m.tsv"
+    manifest.write_text(f"path\tlabel\n{IMAGES / 'coffee.png'}\tfoo bar\n")
+    proc = run_cli("eval", str(manifest), "--index", str(tmp_path / "i"), "--exclude-seen", "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["hit"]["@1"] == 1.0  # espresso excluded: foo bar is all that is left
+    nothing = tmp_path / "n.tsv"
+    nothing.write_text(f"path\tlabel\n{IMAGES / 'coffee.png'}\tzebra\n")
+    report = json.loads(run_cli("eval", str(nothing), "--index", str(tmp_path / "i"), "--json").stdout)
+    assert report["evaluated"] == 0 and report["hit"]["@1"] is None  # valid JSON: null, not NaN
+
+
+def test_no_inputs_write_nothing_to_stdout(default_index, tmp_path):
+    proc = run_cli("predict", str(tmp_path), "--format", "csv")
+    assert proc.returncode == 2 and proc.stdout == ""
+    proc = run_cli("predict", "-", stdin=f"  \n{IMAGES / 'coffee.png'}\n\t\n")
+    assert proc.returncode == 0 and len(jsonl(proc.stdout)) == 1
+
+
+def test_projection_without_examples_is_a_usage_error(models_ready, tmp_path):
+    labels = tmp_path / "l.txt"
+    labels.write_text("cat\n")
+    proc = run_cli("build-index", str(labels), "--projection", str(tmp_path / "p.npz"), "-o", str(tmp_path / "i"))
+    assert proc.returncode == 2 and "--examples" in proc.stderr

@@ -82,3 +82,10 @@ def test_wordnet_hypernym_graph():
     assert graph["n02121620"] == ["n02120997"]  # cat -> feline, felid
     roots = [w for w, parents in graph.items() if not parents]
     assert roots == ["n00001740"]
+
+
+def test_white_space_inside_labels_is_collapsed(tmp_path):
+    path = tmp_path / "l.txt"
+    path.write_text("foo\tbar\nfoo bar\nform\x0cfeed\n")
+    labels = read_labels(path)
+    assert labels.names == ["foo bar", "form feed"] and labels.dropped_duplicates == 1

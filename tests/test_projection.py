@@ -64,7 +64,12 @@ def test_seen_gate_answers_confident_images_with_the_cnn_classes():
                           rows=np.array([[5, 6, 7], [5, 6, 7]]))
     probs = np.array([[0.7, 0.2, 0.1], [0.4, 0.35, 0.25]], np.float32)
     class_rows = np.array([6, -1, 9])  # class 0 is row 6, class 1 is not in the index, class 2 is row 9
-    gated = apply_seen_gate(result, probs, class_rows, gate=0.5)
+    gated, mask = apply_seen_gate(result, probs, class_rows, gate=0.5)
     assert gated.rows[0].tolist() == [6, 9, 5]  # seen classes in CNN order, then earlier answers
     assert np.allclose(gated.scores[0], [0.7, 0.1, 0.9])
     assert gated.rows[1].tolist() == [5, 6, 7]  # below the gate: untouched
+    assert mask.tolist() == [True, False]
+    # a confident class the index lacks does not trigger the gate
+    _, mask = apply_seen_gate(SearchResult(result.scores[:1], result.rows[:1]),
+                              np.array([[0.1, 0.8, 0.1]], np.float32), class_rows, gate=0.5)
+    assert mask.tolist() == [False]

@@ -14,7 +14,6 @@ import json
 import os
 import shutil
 import sys
-import tempfile
 import time
 from importlib import metadata
 from pathlib import Path
@@ -23,6 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from zsclf.atomic import atomic_file
 from zsclf.manifest import sha256_file
 
 OPSET = 17
@@ -199,12 +199,8 @@ def write_manifest(models_dir: Path, entries: dict[str, dict]) -> Path:
     manifest["models"] = dict(sorted(manifest["models"].items()))
     manifest.setdefault("default_image_model", "efficientnet-lite0")
     manifest.setdefault("default_text_model", TEXT_MODEL)
-    fd, tmp = tempfile.mkstemp(dir=models_dir, prefix=".manifest.")
-    with os.fdopen(fd, "w") as fh:
-        json.dump(manifest, fh, indent=2)
-        fh.write("\n")
-    os.replace(tmp, path)
-    os.chmod(path, 0o644)
+    with atomic_file(path) as fh:
+        fh.write((json.dumps(manifest, indent=2) + "\n").encode())
     return path
 
 

@@ -418,7 +418,7 @@ def section_flowers(ctx: Context) -> str:
         f"## Flowers: {r12['images']} test photos, {n} species",
         f"`zsclf eval {rel(flowers_manifest(ctx))} --only test/` against an index of just the {n} species "
         "(the unique `wnid`/label pairs of that file, written to a `wnid name` TSV and built by this run; "
-        "the file has no glosses, so the default `gloss` template embeds the bare name) and against the default "
+        "the file has no glosses, so the index embeds the bare names, template `name`) and against the default "
         "ImageNet-21K index. Only *daisy* is one of the CNN's 1,000 training classes; the others are unseen. "
         "Percent.",
         table(["labels", "metric", *KS], rows, "ll" + "r" * len(KS)),
@@ -537,8 +537,9 @@ def devise_projection(ctx: Context) -> Path:
     def compute() -> Path:
         out = ctx.work / "devise-imagenet-sample.npz"
         epochs = "20" if ctx.quick else "100"
+        # the species file has names only, so its index embeds names: train towards the same template
         zsclf("train", rel(imagenet_manifest(ctx)), "-o", str(out), "--val-fraction", "0", "--epochs", epochs,
-              "-q", parse_json=False)
+              "--template", "name", "-q", parse_json=False)
         return out
     return ctx.once("devise", compute)
 

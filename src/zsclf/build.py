@@ -18,6 +18,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +29,7 @@ from . import __version__
 from .dataset import read_dataset
 from .errors import ZsclfError
 from .index import LabelIndex, normalize
-from .labels import DEFAULT_TEMPLATE, LabelSet, imagenet1k, read_labels
+from .labels import DEFAULT_TEMPLATE, LabelSet, effective_template, imagenet1k, read_labels
 from .projection import Projection, VisualProjection, cached_seen_embeddings
 from .text import TextEncoder
 
@@ -140,6 +141,12 @@ def build_index(labels: LabelSet | str | Path | None, text: TextEncoder, templat
     labels, replaced = _split_labels(labels, examples)
     if (labels is None or len(labels) == 0) and examples is None:
         raise ZsclfError("nothing to index: give a label file and/or --examples")
+    if labels is not None and len(labels):
+        template = effective_template(labels, template)
+    all_names = (labels.names if labels is not None else []) + (examples.names if examples else [])
+    if len(set(all_names)) != len(all_names):
+        dup = Counter(all_names).most_common(1)[0][0]
+        raise ZsclfError(f"label {dup!r} appears twice; label names must be unique (ids may differ)")
     if (examples is not None or space == "visual") and encoder is None:
         raise ValueError("photo-taught labels and the visual space need the image encoder")
     names, ids, parts = [], [], []
@@ -195,9 +202,6 @@ def build_index(labels: LabelSet | str | Path | None, text: TextEncoder, templat
     vectors = np.vstack(parts)
     if reference is not None and len(parts) > 1:  # text-taught and photo-taught labels side by side
         vectors, meta["calibration"] = calibrate(vectors, reference)
-    if len(set(names)) != len(names):
-        dup = next(n for n in names if names.count(n) > 1)
-        raise ZsclfError(f"label {dup!r} appears twice (as text and as photos?); names must be unique")
     plain = "calibration" not in meta
     index = LabelIndex.build(vectors, names, ids, meta, kind=kind, normalise=plain)
     if kind == "hnsw":

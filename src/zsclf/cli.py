@@ -96,11 +96,12 @@ def predict(
     if verbose:
         print(f"zsclf: encoder {clf.encoder.name} on {clf.devices['encoder']}, search on {clf.devices['search']}, "
               f"index {clf.index.meta.get('source', '')} ({len(clf.index)} labels)", file=sys.stderr)
-    writer = make_writer(fmt.value if fmt else default_format(sys.stdout))
+    writer = None  # made on the first result: no inputs, nothing on stdout
     failed = total = 0
     try:
         for result in clf.predict_paths(expand_inputs(inputs), top_k=top_k, batch_size=batch_size,
                                         exclude_seen=exclude_seen, min_score=min_score):
+            writer = writer or make_writer(fmt.value if fmt else default_format(sys.stdout))
             total += 1
             if result.error is not None:
                 failed += 1
@@ -110,7 +111,8 @@ def predict(
         sys.stderr.close()
         raise typer.Exit(0) from None
     finally:
-        writer.close()
+        if writer:
+            writer.close()
     if total == 0:
         raise fail("no images found in the inputs")
     if failed:
@@ -142,15 +144,19 @@ def build_index(
     from .build import build_index as build
     from .build import read_examples
     from .device import SessionConfig
-    from .labels import read_labels
+    from .labels import effective_template, read_labels
     from .text import TextEncoder
 
     if labels is None and examples is None:
         raise fail("give a label file, --examples, or both")
     if space is Space.auto:
         space = Space.visual if examples else Space.text
+    if projection and not (examples and space is Space.text):
+        raise fail("--projection places example photos in the text space: it needs --examples and --space text")
     try:
         label_set = read_labels(labels) if labels else None
+        if label_set:
+            template = effective_template(label_set, template)
         example_set = read_examples(examples, shots, seed) if examples else None
         base = labels or examples
         out = output or base.with_name(base.stem + ".index")
@@ -247,7 +253,7 @@ def eval_command(
     report["data"] = str(data)
     report["index"] = str(index or "default")
     if as_json:
-        print(json.dumps(report, indent=2))
+        print(json.dumps(_no_nan(report), indent=2))
     else:
         from .sysinfo import print_eval
 
@@ -340,6 +346,17 @@ def info(
         print(json.dumps(data, indent=2))
     else:
         print_info(data)
+
+
+def _no_nan(value):
+    """JSON has no NaN: metrics that could not be computed (nothing scored) become null."""
+    if isinstance(value, float) and value != value:
+        return None
+    if isinstance(value, dict):
+        return {k: _no_nan(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_no_nan(v) for v in value]
+    return value
 
 
 def version_callback(value: bool) -> None:

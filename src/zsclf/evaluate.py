@@ -119,10 +119,12 @@ def evaluate(clf, samples: Sequence[Sample], ks: Sequence[int] = HIT_KS, exclude
         ok = [i for i, e in enumerate(out.errors) if e is None]
         failed += [e for e in out.errors if e is not None]
         if ok:
-            result = clf.search(out.queries, out.logits, kmax, exclude_seen)
+            result, _ = clf.search(out.queries, out.logits, kmax, exclude_seen)
             top5 = np.argsort(-out.logits, axis=1)[:, :5]
+            padded = np.full((len(ok), kmax), -1, dtype=np.int64)  # an index with fewer labels than kmax
+            padded[:, :result.rows.shape[1]] = result.rows
             for j, i in enumerate(ok):
-                ranked.append((position + i, result.rows[j]))
+                ranked.append((position + i, padded[j]))
                 logit_top.append((position + i, top5[j]))
         position += len(out.paths)
         if progress:

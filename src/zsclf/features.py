@@ -6,8 +6,6 @@ cache (`models/cache/features/<model sha>/<content sha>.npy`) makes re-training 
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -16,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from . import paths
+from .atomic import atomic_file
 from .device import default_threads
 from .encoder import ImageEncoder
 from .images import decode_batches
@@ -54,12 +53,11 @@ class FeatureCache:
             return None
 
     def put(self, key: str, row: np.ndarray) -> None:
-        path = self._path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-        with os.fdopen(fd, "wb") as fh:
-            np.save(fh, row.astype(np.float32))
-        os.replace(tmp, path)
+        try:
+            with atomic_file(self._path(key)) as fh:
+                np.save(fh, row.astype(np.float32))
+        except OSError:  # a read-only cache only costs the next run the same work
+            pass
 
 
 def encode_images(encoder: ImageEncoder, image_paths: Sequence[str], batch_size: int = 32, cache: bool = True,

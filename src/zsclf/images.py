@@ -25,6 +25,8 @@ IMAGE_EXTENSIONS = frozenset(
     {".jpg", ".jpeg", ".png", ".gif", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pbm", ".jfif"}
 )
 MAX_PIXELS = 100_000_000  # decompression-bomb guard: refuse anything larger before decoding
+Image.MAX_IMAGE_PIXELS = MAX_PIXELS  # Pillow's own guard: an error above 2x, before the header is trusted
+warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)  # our size check reports it
 ImageFile.LOAD_TRUNCATED_IMAGES = False
 
 
@@ -81,19 +83,15 @@ def load_image(path: str | os.PathLike, min_side: int = 256) -> Image.Image:
     """
     name = os.fspath(path)
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(name) as img:
-                width, height = img.size
-                if width * height > MAX_PIXELS:
-                    raise ImageError(f"{name}: image too large ({width}x{height} pixels, limit {MAX_PIXELS})")
-                if getattr(img, "n_frames", 1) > 1:
-                    img.seek(0)
-                if img.format == "JPEG":
-                    img.draft("RGB", (min_side, min_side))
-                img.load()
-                img = ImageOps.exif_transpose(img)
-                return to_rgb(img)
+        with Image.open(name) as img:  # opening reads the header only; animated files open on frame 0
+            width, height = img.size
+            if width * height > MAX_PIXELS:
+                raise ImageError(f"{name}: image too large ({width}x{height} pixels, limit {MAX_PIXELS})")
+            if img.format == "JPEG":
+                img.draft("RGB", (min_side, min_side))
+            img.load()
+            img = ImageOps.exif_transpose(img)
+            return to_rgb(img)
     except ImageError:
         raise
     except FileNotFoundError:
@@ -106,7 +104,7 @@ def load_image(path: str | os.PathLike, min_side: int = 256) -> Image.Image:
         size = _size_or_none(name)
         reason = "empty file (0 bytes)" if size == 0 else "not an image Pillow can read"
         raise ImageError(f"{name}: {reason}") from None
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+    except Image.DecompressionBombError as exc:
         raise ImageError(f"{name}: refused as a decompression bomb ({exc})") from None
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise ImageError(f"{name}: cannot decode image ({exc})") from None
@@ -186,7 +184,7 @@ def expand_inputs(inputs: Iterable[str], stdin: Iterable[str] | None = None) -> 
         if item == "-":
             for line in stdin if stdin is not None else sys.stdin:
                 line = line.rstrip("\r\n")
-                if line:
+                if line.strip():
                     yield line
         elif os.path.isdir(item):
             yield from (str(p) for p in walk_images(Path(item)))

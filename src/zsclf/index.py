@@ -113,6 +113,8 @@ class LabelIndex:
         import faiss
 
         folder = Path(folder)
+        if folder.exists() and not (folder.is_dir() and (folder / META_FILE).is_file()):
+            raise ZsclfError(f"{folder}: exists and is not a zsclf index; choose another --output")
         folder.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", suffix=".tmp", dir=folder.parent))
         try:
@@ -231,9 +233,10 @@ def read_meta(folder: Path) -> dict:
     if not isinstance(meta, dict) or meta.get("format") != FORMAT_VERSION:
         raise ZsclfError(f"{meta_path}: index format {meta.get('format') if isinstance(meta, dict) else '?'} "
                          f"is not {FORMAT_VERSION}; rebuild the index with this zsclf")
-    missing = [key for key in ("kind", "dim", "count", "metric", "text_encoder", "space") if key not in meta]
-    if missing:
-        raise ZsclfError(f"{meta_path}: missing {', '.join(missing)}; rebuild the index")
+    types = {"kind": str, "dim": int, "count": int, "metric": str, "text_encoder": dict, "space": str}
+    wrong = [key for key, kind in types.items() if not isinstance(meta.get(key), kind)]
+    if wrong or not isinstance(meta["text_encoder"].get("sha256"), str):
+        raise ZsclfError(f"{meta_path}: missing or malformed {', '.join(wrong) or 'text_encoder'}; rebuild the index")
     return meta
 
 

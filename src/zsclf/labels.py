@@ -74,6 +74,19 @@ def _decode(path: Path) -> str:
         raise ZsclfError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
 
 
+def _tidy(cell: str) -> str:
+    """Collapse any run of white space (tabs, form feeds, CR) to one space and trim."""
+    return " ".join(cell.split())
+
+
+def effective_template(labels: LabelSet, template: str) -> str:
+    """The template whose text is really embedded: `gloss` without any description is `name`.
+
+    Recorded in the index, so ConSE's seen classes are embedded the same way as the labels.
+    """
+    return "name" if template == "gloss" and not any(labels.descriptions) else template
+
+
 def _pick(header: list[str], candidates: tuple[str, ...]) -> int | None:
     lowered = [h.strip().lower() for h in header]
     for name in candidates:
@@ -109,13 +122,16 @@ def read_labels(path: str | Path) -> LabelSet:
                 continue
             if len(record) < len(header):
                 raise ZsclfError(f"{path}:{lineno}: expected {len(header)} columns, got {len(record)}")
-            values = tuple(record[c].strip() if c is not None else "" for c in cols)
+            values = tuple(_tidy(record[c]) if c is not None else "" for c in cols)
             if not values[0]:
                 raise ZsclfError(f"{path}:{lineno}: empty label")
             rows.append(values)
     else:
-        for line in text.splitlines():
-            label = line.strip()
+        lines = text.split("\n")  # not splitlines(): a form feed inside a label is no line break
+        if lines[-1] == "":
+            lines.pop()  # the final newline ends the last line; it does not open a blank one
+        for line in lines:
+            label = _tidy(line)
             if not label:
                 blank += 1
                 continue

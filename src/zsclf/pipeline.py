@@ -80,19 +80,24 @@ def conse_for_index(meta: dict, top_t: int = DEFAULT_TOP_T) -> ConSE:
     return ConSE(seen, top_t)
 
 
-def apply_seen_gate(result: SearchResult, probs: np.ndarray, class_rows: np.ndarray, gate: float) -> SearchResult:
-    """Replace the answers of images whose top probability reaches `gate` by the CNN's classes (see
-    Classifier.search); seen classes the index lacks are skipped, free places keep earlier answers."""
+def apply_seen_gate(result: SearchResult, probs: np.ndarray, class_rows: np.ndarray,
+                    gate: float) -> tuple[SearchResult, np.ndarray]:
+    """Replace the answers of images whose top class reaches probability `gate` *and is in the index* by
+    the CNN's classes (see Classifier.search): the seen classes the index holds, in the CNN's order;
+    if the index holds fewer than k of them, the free places keep the earlier answers.
+    Returns the result and a mask of the gated images."""
     rows, scores = result.rows.copy(), result.scores.copy()
     present = class_rows >= 0
-    for i in np.flatnonzero(probs.max(axis=1) >= gate):
+    top = probs.argmax(axis=1)
+    gated = (probs.max(axis=1) >= gate) & present[top]
+    for i in np.flatnonzero(gated):
         order = np.argsort(-probs[i])
         order = order[present[order]][: rows.shape[1]]
         taken = set(class_rows[order].tolist())
         keep = [j for j, r in enumerate(result.rows[i]) if r not in taken]
         rows[i] = np.concatenate([class_rows[order], result.rows[i, keep]])[: rows.shape[1]]
         scores[i] = np.concatenate([probs[i, order], result.scores[i, keep]])[: rows.shape[1]]
-    return SearchResult(scores, rows)
+    return SearchResult(scores, rows), gated
 
 
 def projection_for_index(meta: dict, index_dir: Path, encoder: ImageEncoder, top_t: int = DEFAULT_TOP_T,
@@ -193,27 +198,29 @@ class Classifier:
         return self._class_rows
 
     def search(self, queries: np.ndarray, logits: np.ndarray | None, top_k: int = 5,
-               exclude_seen: bool = False) -> SearchResult:
+               exclude_seen: bool = False) -> tuple[SearchResult, np.ndarray]:
         """Top-k label rows and scores; with a seen gate, confident images get the CNN's own classes.
 
         Novelty detection (Socher et al. 2013): an image whose top softmax probability reaches
         `seen_gate` is taken to show a seen class, and its answers are the index's seen classes in
         the CNN's order, scored by their probabilities; other images keep the projection's answers.
+        Returns the result and a mask of the gated images.
         """
         result = self.index.search(queries, top_k, self.seen_rows() if exclude_seen else None)
         if self.seen_gate is None or exclude_seen or logits is None:
-            return result
+            return result, np.zeros(len(queries), dtype=bool)
         return apply_seen_gate(result, softmax(logits), self.seen_class_rows(), self.seen_gate)
 
     def rank(self, queries: np.ndarray, top_k: int = 5, exclude_seen: bool = False,
              min_score: float | None = None, logits: np.ndarray | None = None) -> list[list[Prediction]]:
         """Top-k predictions for each query vector."""
-        result = self.search(queries, logits, top_k, exclude_seen)
+        result, gated = self.search(queries, logits, top_k, exclude_seen)
         out = []
-        for scores, rows in zip(result.scores, result.rows, strict=True):
+        for scores, rows, by_cnn in zip(result.scores, result.rows, gated, strict=True):
+            floor = None if by_cnn else min_score  # probabilities are not on the --min-score scale
             preds = [Prediction(self.index.names[r], self.index.ids[r], round(float(s), 6))
                      for s, r in zip(scores, rows, strict=True)
-                     if r >= 0 and (min_score is None or s >= min_score)]
+                     if r >= 0 and (floor is None or s >= floor)]
             out.append(preds)
         return out
 

@@ -8,8 +8,6 @@ L2-normalised query vectors in the space the index lives in.
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
@@ -17,6 +15,7 @@ from typing import Protocol
 import numpy as np
 
 from . import paths
+from .atomic import atomic_file
 from .index import normalize
 
 DEFAULT_TOP_T = 10
@@ -89,11 +88,11 @@ def cached_seen_embeddings(text_sha256: str, template: str, label_texts: list[st
     except (FileNotFoundError, ValueError, OSError):
         pass
     matrix = normalize(embed(label_texts))
-    cache.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=cache, suffix=".npy.tmp")
-    with os.fdopen(fd, "wb") as fh:
-        np.save(fh, matrix)
-    os.replace(tmp, path)
+    try:
+        with atomic_file(path) as fh:
+            np.save(fh, matrix)
+    except OSError:  # a read-only cache only costs the next run the same work
+        pass
     return matrix
 
 
@@ -160,11 +159,8 @@ def save_projection(path: str | Path, matrix: np.ndarray, meta: dict) -> Path:
     import json
 
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "wb") as fh:
+    with atomic_file(path) as fh:
         np.savez(fh, matrix=matrix.astype(np.float32), meta=np.array(json.dumps(meta)))
-    os.replace(tmp, path)
     return path
 
 

@@ -110,10 +110,3 @@ def test_hnsw_round_trip_and_recall(tmp_path):
     loaded = LabelIndex.load(tmp_path / "h")
     assert (loaded.search(vectors[:10], 1).rows[:, 0] == np.arange(10)).all()
     assert not np.isin(loaded.search(vectors[:10], 5, exclude_rows=np.arange(10)).rows, np.arange(10)).any()
-
-
-def test_rows_with_ids_matches_ids_then_names():
-    index, _ = make_index(n=5)
-    assert list(index.rows_with_ids({"n00000001", "n00000003"})) == [1, 3]
-    noid = LabelIndex.build(np.eye(3, dtype=np.float32), ["a", "b", "c"], ["", "", ""], META)
-    assert list(noid.rows_with_ids({"b"})) == [1]

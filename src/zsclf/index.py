@@ -157,8 +157,8 @@ class LabelIndex:
         """Mirror the index on GPU 0 for search; False when FAISS has no GPU support."""
         import faiss
 
-        if not hasattr(faiss, "StandardGpuResources"):
-            return False
+        if not hasattr(faiss, "StandardGpuResources") or self.meta["kind"] != "flat":
+            return False  # HNSW has no GPU version: index_cpu_to_gpu would hand back a CPU copy
         self._gpu_resources = faiss.StandardGpuResources()
         self._gpu_index = faiss.index_cpu_to_gpu(self._gpu_resources, 0, self.faiss_index)
         return True
@@ -193,11 +193,6 @@ class LabelIndex:
             out_scores[q, :len(kept)] = scores[q, kept]
             out_rows[q, :len(kept)] = rows[q, kept]
         return SearchResult(out_scores, out_rows)
-
-    def rows_with_ids(self, wanted: set[str]) -> np.ndarray:
-        """Row numbers whose id (or, for labels without ids, name) is in `wanted`."""
-        return np.array([i for i, (lid, name) in enumerate(zip(self.ids, self.names, strict=True))
-                         if (lid or name) in wanted], dtype=np.int64)
 
     def vectors(self) -> np.ndarray:
         """All label embeddings as a [count, dim] array (flat and HNSW indexes)."""

@@ -142,7 +142,6 @@ class Classifier:
         self.projection = projection
         self.threads = threads or default_threads()
         self.search_device = search_device
-        self._seen_rows: np.ndarray | None = None
         self._class_rows: np.ndarray | None = None
         self.seen_gate: float | None = None
 
@@ -172,12 +171,8 @@ class Classifier:
 
     def seen_rows(self) -> np.ndarray:
         """Index rows that are ImageNet-1K training classes (matched by WNID, else by name)."""
-        if self._seen_rows is None:
-            from .labels import imagenet1k
-
-            seen = imagenet1k()
-            self._seen_rows = self.index.rows_with_ids(set(seen.ids) | set(seen.names))
-        return self._seen_rows
+        rows = self.seen_class_rows()
+        return np.unique(rows[rows >= 0])
 
     # -- core -----------------------------------------------------------------------------
     def embed(self, batch: np.ndarray) -> np.ndarray:

@@ -111,3 +111,22 @@ def test_eval_flowers_subset_reports_unseen_ground_truth(default_index):
     report = json.loads(proc.stdout)
     assert report["images"] == 20 and report["evaluated"] == 20
     assert report["hit"]["@5"] >= 0.5  # daisy is a seen class
+
+
+def test_benchmark_cli_reports_every_stage(default_index):
+    proc = run_cli("benchmark", str(IMAGES), "--limit", "5", "--batch-size", "2", "--repeats", "1",
+                   "--cold-runs", "1", "--device", "cpu", "--json")
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    run = result["runs"][0]
+    assert set(run["images_per_s"]) == {"decode_preprocess", "decode_preprocess_1_thread", "encoder",
+                                        "projection", "search", "end_to_end"}
+    assert all(v > 0 for v in run["images_per_s"].values()) and run["images"] == 5
+    assert 0 < run["ratios"]["end_to_end_vs_encoder"] and run["cold_start"]["runs"] == 1
+    assert run["peak_rss_mb"] > 0 and run["labels"] == 21841 and result["source"] == "given"
+
+
+def test_benchmark_generates_images_when_given_none(default_index):
+    proc = run_cli("benchmark", "--limit", "4", "--repeats", "1", "--cold-runs", "0", "--device", "cpu")
+    assert proc.returncode == 0, proc.stderr
+    assert "end_to_end" in proc.stdout and "generated images" in proc.stdout

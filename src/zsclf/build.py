@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -53,6 +54,12 @@ def visual_statistics(encoder) -> tuple[np.ndarray, np.ndarray]:
     path = encoder.spec.path.parent / name if name else None
     if path is None or not path.is_file():
         raise ZsclfError(f"classifier weights of {encoder.name} are missing: re-run `make setup`")
+    return _load_visual_statistics(str(path), encoder.spec.entry.get("classifier_sha256", ""))
+
+
+@lru_cache(maxsize=4)
+def _load_visual_statistics(path: str, sha256: str) -> tuple[np.ndarray, np.ndarray]:
+    """One read per file and content (a visual-space build asks for it several times)."""
     with np.load(path) as data:
         return data["weight"].astype(np.float32), data["feature_mean"].astype(np.float32)
 

@@ -66,6 +66,15 @@ def progress_bar(quiet: bool, unit: str):
                     redirect_stderr=False, transient=False)
 
 
+def with_progress(bar, description: str, total: int, work):
+    """Run work(progress) with a task on `bar` advanced by progress(n), or work(None) without a bar."""
+    if bar is None:
+        return work(None)
+    with bar:
+        task = bar.add_task(description, total=total)
+        return work(lambda n: bar.advance(task, n))
+
+
 @app.command()
 def predict(
     inputs: Annotated[list[str], typer.Argument(help="Image files, folders (walked recursively), or - to read paths from stdin.")],
@@ -174,13 +183,8 @@ def build_index(
         total = (len(label_set) if label_set else 0) + (example_set.count if example_set else 0)
         kwargs = dict(template=template, kind=kind.value, space=space.value, examples=example_set,
                       encoder=encoder, projection=proj, source=(labels or examples).name)
-        bar = progress_bar(quiet, "items")
-        if bar:
-            with bar:
-                task = bar.add_task("embedding labels and photos", total=total)
-                index = build(label_set, text, progress=lambda n: bar.advance(task, n), **kwargs)
-        else:
-            index = build(label_set, text, **kwargs)
+        index = with_progress(progress_bar(quiet, "items"), "embedding labels and photos", total,
+                              lambda progress: build(label_set, text, progress=progress, **kwargs))
         index.save(out)
     except ZsclfError as exc:
         raise fail(str(exc)) from None
@@ -198,18 +202,15 @@ def build_index(
 def _text_projection(projection: Path | None, template: str, text, encoder):
     """The projection that places example photos in the text space: a DeViSE file, else ConSE."""
     from .pipeline import conse_for_index
-    from .projection import load_projection
+    from .projection import check_projection, load_projection
 
+    index_meta = {"space": "text", "template": template,
+                  "text_encoder": {"name": text.name, "sha256": text.sha256, "dim": text.dim}}
     if projection:
         proj = load_projection(projection)
-        meta = proj.meta
-        if meta["text_encoder"]["sha256"] != text.sha256 or meta["template"] != template:
-            raise ZsclfError(f"projection {projection} targets template {meta['template']!r} of "
-                             f"{meta['text_encoder']['name']}: build with the same --template")
-        if meta["image_encoder"]["sha256"] != encoder.spec.sha256:
-            raise ZsclfError(f"projection {projection} was trained on another image encoder: retrain it")
+        check_projection(proj, encoder.spec.sha256, index_meta, str(projection))
         return proj
-    return conse_for_index({"template": template, "text_encoder": {"name": text.name, "sha256": text.sha256}})
+    return conse_for_index(index_meta)
 
 
 @app.command("eval")
@@ -240,14 +241,9 @@ def eval_command(
         samples = read_dataset(data, only)
         clf = Classifier.load(index, device=device.value, threads=threads, top_t=top_t, image_model=model,
                               projection=projection, seen_gate=seen_gate)
-        bar = progress_bar(quiet or as_json, "images")
         kwargs = dict(exclude_seen=exclude_seen, batch_size=batch_size, hypernyms=read_hypernyms())
-        if bar:
-            with bar:
-                task = bar.add_task("evaluating", total=len(samples))
-                report = evaluate(clf, samples, progress=lambda n: bar.advance(task, n), **kwargs)
-        else:
-            report = evaluate(clf, samples, **kwargs)
+        report = with_progress(progress_bar(quiet or as_json, "images"), "evaluating", len(samples),
+                               lambda progress: evaluate(clf, samples, progress=progress, **kwargs))
     except ZsclfError as exc:
         raise fail(str(exc)) from None
     report["data"] = str(data)

@@ -60,8 +60,8 @@ def main(argv: list[str] | None = None) -> int:
 
     import export_models
     from zsclf import Classifier
-    from zsclf.dataset import read_dataset
-    from zsclf.evaluate import match_samples
+    from zsclf.data.dataset import read_dataset
+    from zsclf.measure.evaluate import match_samples
 
     samples = read_dataset(Path(args.data) / "labels.tsv" if Path(args.data).is_dir() else args.data)[: args.limit]
     paths = [s.path for s in samples]

@@ -30,7 +30,7 @@ def run_cli(*args: str, stdin: str | None = None, env: dict | None = None) -> su
 @pytest.fixture(scope="session")
 def models_ready() -> None:
     from zsclf.errors import ZsclfError
-    from zsclf.manifest import model_spec
+    from zsclf.models.registry import model_spec
 
     try:
         model_spec(kind="image")

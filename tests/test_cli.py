@@ -12,7 +12,7 @@ import sys
 import pytest
 
 from conftest import IMAGES, ROOT, SHARED, needs_shared, run_cli
-from zsclf.labels import imagenet1k
+from zsclf.data.labels import imagenet1k
 
 CAT_SYNSETS = {"n02123045", "n02123159", "n02124075", "n02121620", "n02121808", "n02123394", "n02122948"}
 COFFEE_SYNSETS = {"n07920052", "n07929519", "n07930864", "n07920349", "n07920222"}

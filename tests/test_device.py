@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from zsclf.device import CPU, CUDA, check_in_use, requested_providers, use_faiss_gpu
+from zsclf.core.device import CPU, CUDA, check_in_use, requested_providers, use_faiss_gpu
 from zsclf.errors import ZsclfError
 
 

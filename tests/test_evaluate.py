@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from conftest import IMAGES, SHARED, needs_shared, run_cli
-from zsclf.dataset import Sample, read_dataset
+from zsclf.data.dataset import Sample, read_dataset
 from zsclf.errors import ZsclfError
-from zsclf.evaluate import (
+from zsclf.measure.evaluate import (
     Hierarchy,
     confusions,
     hierarchical_precision,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 
@@ -9,10 +10,12 @@ import numpy as np
 import pytest
 
 from conftest import IMAGES, SHARED, needs_shared, run_cli
-from zsclf.build import calibrate, read_examples
 from zsclf.errors import ZsclfError
-from zsclf.projection import load_projection, save_projection
-from zsclf.train import TrainConfig, rank_loss_and_grad, ridge, stratified_split, train_devise
+from zsclf.learn.calibration import calibrate
+from zsclf.learn.examples import read_examples
+from zsclf.learn.train import TrainConfig, rank_loss_and_grad, ridge, stratified_split, train_devise
+from zsclf.models.registry import ModelRef
+from zsclf.pipeline.projection_file import ProjectionMeta, load_projection, save_projection
 
 FLOWERS = SHARED / "flowers12"
 
@@ -74,19 +77,19 @@ def test_calibration_standardises_scores_against_the_reference():
     ref = reference / np.linalg.norm(reference, axis=1, keepdims=True)
     scores = np.hstack([ref, np.ones((50, 1), np.float32)]) @ calibrated.T
     assert np.allclose(scores.mean(0), 0, atol=1e-4) and np.allclose(scores.std(0), 1, atol=1e-3)
-    assert info["reference_queries"] == 50
+    assert info.reference_queries == 50
 
 
 def test_projection_file_round_trip_and_refusals(tmp_path):
-    meta = {"kind": "devise", "template": "gloss", "image_encoder": {"name": "x", "sha256": "a" * 64},
-            "text_encoder": {"name": "t", "sha256": "b" * 64, "dim": 3}}
+    meta = ProjectionMeta(kind="devise", space="text", template="gloss", image_encoder=ModelRef("x", "a" * 64),
+                          text_encoder=ModelRef("t", "b" * 64, 3))
     path = save_projection(tmp_path / "p.npz", np.eye(3, 4, dtype=np.float32), meta)
     loaded = load_projection(path)
-    assert np.array_equal(loaded.matrix, np.eye(3, 4)) and loaded.meta["template"] == "gloss"
+    assert np.array_equal(loaded.matrix, np.eye(3, 4)) and loaded.meta == meta
     (tmp_path / "junk.npz").write_bytes(b"junk")
     with pytest.raises(ZsclfError, match="not a zsclf projection"):
         load_projection(tmp_path / "junk.npz")
-    with pytest.raises(ZsclfError, match="no such projection"):
+    with pytest.raises(ZsclfError, match="cannot read projection: no such file"):
         load_projection(tmp_path / "missing.npz")
 
 
@@ -153,10 +156,10 @@ def test_train_reduces_loss_beats_chance_and_projection_is_checked(default_index
     proc = run_cli("train", data, "-o", str(out), "--epochs", "40", "-q")
     assert proc.returncode == 0, proc.stderr
     meta = load_projection(out).meta
-    losses = [h["train_loss"] for h in meta["history"]]
+    losses = [h["train_loss"] for h in meta.history]
     assert losses[-1] < losses[0]
-    assert meta["validation"]["@1"] > 0.25  # 4 classes: chance is 0.25
-    assert meta["trained_on"]["labels"] == 4 and meta["template"] == "gloss"
+    assert meta.validation["@1"] > 0.25  # 4 classes: chance is 0.25
+    assert meta.trained_on["labels"] == 4 and meta.template == "gloss"
     ok = run_cli("predict", "--projection", str(out), str(IMAGES / "chelsea.png"))
     assert ok.returncode == 0, ok.stderr
     # an index with another template is refused, clearly
@@ -168,7 +171,7 @@ def test_train_reduces_loss_beats_chance_and_projection_is_checked(default_index
     assert refused.returncode == 2 and "template" in refused.stderr
     # a projection for another image encoder is refused
     bad = load_projection(out)
-    bad.meta["image_encoder"]["sha256"] = "0" * 64
-    save_projection(tmp_path / "bad.npz", bad.matrix, bad.meta)
+    wrong = dataclasses.replace(bad.meta, image_encoder=ModelRef(bad.meta.image_encoder.name, "0" * 64))
+    save_projection(tmp_path / "bad.npz", bad.matrix, wrong)
     refused = run_cli("predict", "--projection", str(tmp_path / "bad.npz"), str(IMAGES / "chelsea.png"))
     assert refused.returncode == 2 and "image encoder" in refused.stderr

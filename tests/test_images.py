@@ -9,8 +9,10 @@ import pytest
 from PIL import Image
 
 from conftest import IMAGES
+from zsclf.data.image_files import expand_inputs
 from zsclf.errors import ImageError
-from zsclf.images import Preprocess, expand_inputs, load_and_preprocess, load_image, preprocess, to_rgb
+from zsclf.models.registry import Preprocess
+from zsclf.pipeline.images import load_and_preprocess, load_image, preprocess, to_rgb
 
 SPEC = Preprocess()
 

@@ -7,11 +7,17 @@ import json
 import numpy as np
 import pytest
 
-from zsclf.build import hnsw_recall
 from zsclf.errors import ZsclfError
-from zsclf.index import INDEX_FILE, LABELS_FILE, META_FILE, LabelIndex
+from zsclf.index.label_index import LabelIndex
+from zsclf.index.meta import IndexMeta
+from zsclf.index.store import INDEX_FILE, LABELS_FILE, META_FILE, load_index, save_index
+from zsclf.learn.calibration import hnsw_recall
+from zsclf.models.registry import ModelRef
 
-META = {"space": "text", "template": "name", "text_encoder": {"name": "t", "sha256": "abc", "dim": 16}}
+
+def meta_for(n: int, dim: int, kind: str = "flat") -> IndexMeta:
+    return IndexMeta(format=1, kind=kind, metric="inner_product", dim=dim, count=n, space="text", template="name",
+                     text_encoder=ModelRef("t", "abc", 16))
 
 
 def make_index(n: int = 300, dim: int = 16, kind: str = "flat", seed: int = 0) -> tuple[LabelIndex, np.ndarray]:
@@ -19,7 +25,7 @@ def make_index(n: int = 300, dim: int = 16, kind: str = "flat", seed: int = 0) -
     vectors = rng.standard_normal((n, dim)).astype(np.float32)
     names = [f"label {i}" for i in range(n)]
     ids = [f"n{i:08d}" for i in range(n)]
-    index = LabelIndex.build(vectors, names, ids, META, kind=kind)
+    index = LabelIndex.build(vectors, names, ids, meta_for(n, dim, kind))
     return index, vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
 
 
@@ -51,17 +57,17 @@ def test_gpu_style_filtered_search_matches_selector():
 
 def test_save_load_round_trip(tmp_path):
     index, vectors = make_index()
-    index.save(tmp_path / "idx")
-    loaded = LabelIndex.load(tmp_path / "idx")
+    save_index(index, tmp_path / "idx")
+    loaded = load_index(tmp_path / "idx")
     assert loaded.names == index.names and loaded.ids == index.ids and loaded.meta == index.meta
     assert (loaded.search(vectors[:5], 3).rows == index.search(vectors[:5], 3).rows).all()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")], "no temp folders left behind"
 
 
 def test_save_replaces_existing_index_atomically(tmp_path):
-    make_index(n=10)[0].save(tmp_path / "idx")
-    make_index(n=20)[0].save(tmp_path / "idx")
-    assert len(LabelIndex.load(tmp_path / "idx")) == 20
+    save_index(make_index(n=10)[0], tmp_path / "idx")
+    save_index(make_index(n=20)[0], tmp_path / "idx")
+    assert len(load_index(tmp_path / "idx")) == 20
     assert sorted(p.name for p in tmp_path.iterdir()) == ["idx"]
 
 
@@ -74,7 +80,7 @@ def test_failed_save_leaves_nothing(tmp_path, monkeypatch):
 
     monkeypatch.setattr(faiss, "write_index", boom)
     with pytest.raises(RuntimeError):
-        index.save(tmp_path / "idx")
+        save_index(index, tmp_path / "idx")
     assert list(tmp_path.iterdir()) == []
 
 
@@ -82,7 +88,7 @@ def test_failed_save_leaves_nothing(tmp_path, monkeypatch):
     (lambda d: (d / INDEX_FILE).write_bytes((d / INDEX_FILE).read_bytes()[:-100]), "truncated or corrupt"),
     (lambda d: (d / INDEX_FILE).write_bytes(b"garbage" * 100), "not a FAISS flat index"),
     (lambda d: (d / INDEX_FILE).unlink(), "missing"),
-    (lambda d: (d / META_FILE).write_text("{not json"), "damaged"),
+    (lambda d: (d / META_FILE).write_text("{not json"), "not valid JSON"),
     (lambda d: (d / META_FILE).unlink(), "not a zsclf index"),
     (lambda d: (d / LABELS_FILE).write_text("id\tlabel\nx\ty\n"), "1 labels, meta.json says 30"),
     (lambda d: (d / META_FILE).write_text(json.dumps({**json.loads((d / META_FILE).read_text()), "format": 99})),
@@ -91,22 +97,22 @@ def test_failed_save_leaves_nothing(tmp_path, monkeypatch):
      "expected"),
 ])
 def test_damaged_index_is_refused_clearly(tmp_path, damage, needle):
-    make_index(n=30)[0].save(tmp_path / "idx")
+    save_index(make_index(n=30)[0], tmp_path / "idx")
     damage(tmp_path / "idx")
     with pytest.raises(ZsclfError, match=needle):
-        LabelIndex.load(tmp_path / "idx")
+        load_index(tmp_path / "idx")
 
 
 def test_missing_folder(tmp_path):
     with pytest.raises(ZsclfError, match="no index there"):
-        LabelIndex.load(tmp_path / "nothing")
+        load_index(tmp_path / "nothing")
 
 
 def test_hnsw_round_trip_and_recall(tmp_path):
     hnsw, vectors = make_index(n=2000, dim=32, kind="hnsw")
     exact, _ = make_index(n=2000, dim=32, kind="flat")
     assert hnsw_recall(hnsw, exact) > 0.9
-    hnsw.save(tmp_path / "h")
-    loaded = LabelIndex.load(tmp_path / "h")
+    save_index(hnsw, tmp_path / "h")
+    loaded = load_index(tmp_path / "h")
     assert (loaded.search(vectors[:10], 1).rows[:, 0] == np.arange(10)).all()
     assert not np.isin(loaded.search(vectors[:10], 5, exclude_rows=np.arange(10)).rows, np.arange(10)).any()

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from conftest import ROOT
+from zsclf.data.labels import imagenet1k, read_hypernyms, read_labels
 from zsclf.errors import ZsclfError
-from zsclf.labels import imagenet1k, read_hypernyms, read_labels
 
 
 def test_txt_with_bom_crlf_blank_and_duplicates(tmp_path):
@@ -52,7 +52,7 @@ def test_non_utf8_and_missing(tmp_path):
     path.write_bytes("caf\xe9\n".encode("latin-1"))
     with pytest.raises(ZsclfError, match="not UTF-8"):
         read_labels(path)
-    with pytest.raises(ZsclfError, match="no such label file"):
+    with pytest.raises(ZsclfError, match="cannot read label file: no such file"):
         read_labels(tmp_path / "missing.txt")
 
 

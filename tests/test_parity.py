@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from conftest import IMAGES, ROOT
-from zsclf.images import load_and_preprocess
-from zsclf.labels import read_labels
+from zsclf.data.labels import read_labels
+from zsclf.pipeline.images import load_and_preprocess
 
 torch = pytest.importorskip("torch", reason="parity checks need the export extra (torch)")
 sys.path.insert(0, str(ROOT / "tools"))

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from zsclf.projection import ConSE, cached_seen_embeddings, softmax
+from zsclf.core.vectors import softmax
+from zsclf.pipeline.projection import ConSE
+from zsclf.pipeline.seen import cached_seen_embeddings
 
 
 def test_softmax_is_stable_and_sums_to_one():
@@ -45,7 +47,7 @@ def test_seen_embeddings_are_cached_and_keyed_by_template(tmp_path):
 
 
 def test_visual_projection_transforms():
-    from zsclf.projection import VisualProjection
+    from zsclf.pipeline.projection import VisualProjection
 
     features = np.array([[4.0, 1.0, 0.0], [1.0, 1.0, 1.0]], dtype=np.float32)
     mean = np.array([1.0, 1.0, 1.0], dtype=np.float32)
@@ -57,8 +59,8 @@ def test_visual_projection_transforms():
 
 
 def test_seen_gate_answers_confident_images_with_the_cnn_classes():
-    from zsclf.index import SearchResult
-    from zsclf.pipeline import apply_seen_gate
+    from zsclf.index.label_index import SearchResult
+    from zsclf.pipeline.seen import apply_seen_gate
 
     result = SearchResult(scores=np.array([[0.9, 0.8, 0.7], [0.9, 0.8, 0.7]], np.float32),
                           rows=np.array([[5, 6, 7], [5, 6, 7]]))

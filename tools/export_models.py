@@ -22,8 +22,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from zsclf.atomic import atomic_file
-from zsclf.manifest import sha256_file
+from zsclf.core.fsio import atomic_file
+from zsclf.models.registry import sha256_file
 
 OPSET = 17
 CROP_PADDING = 32  # TF EfficientNet eval crop: size / (size + 32) of the short side

@@ -7,31 +7,65 @@ Library API (the CLI is a thin wrapper)::
     for result in clf.predict_paths(["cat.jpg"], top_k=5):
         print(result.path, result.predictions)
 
-Names are imported lazily so that `zsclf --help` and one-image predictions start fast.
+Names are imported lazily so that `zsclf --help` and one-image predictions start fast; type
+checkers see them through the TYPE_CHECKING imports below.
 """
 
 from __future__ import annotations
 
 from importlib import import_module
+from typing import TYPE_CHECKING
 
-__version__ = "0.1.0"
+from .version import __version__
+
+if TYPE_CHECKING:
+    from .data.dataset import Sample, read_dataset
+    from .data.labels import LabelSet, read_hypernyms, read_labels
+    from .errors import ImageError, ZsclfError
+    from .index.label_index import LabelIndex, SearchResult
+    from .index.meta import IndexMeta
+    from .index.store import load_index, save_index
+    from .learn.builder import BuildRequest, build_index, make_index
+    from .learn.examples import ExampleSet, read_examples
+    from .learn.features import encode_images
+    from .learn.train import TrainConfig, run_training, train_devise
+    from .measure.bench import benchmark_images
+    from .measure.evaluate import evaluate
+    from .measure.sysinfo import collect_info
+    from .models.image_encoder import ImageEncoder
+    from .models.text_encoder import TextEncoder
+    from .pipeline.classifier import Classifier, ClassifierConfig, Prediction, Result
+    from .pipeline.projection import ConSE, LinearProjection, VisualProjection
+    from .pipeline.projection_file import ProjectionMeta, load_projection, save_projection
 
 _EXPORTS = {
-    "Classifier": "pipeline",
-    "Prediction": "pipeline",
-    "Result": "pipeline",
-    "ImageEncoder": "encoder",
-    "TextEncoder": "text",
-    "LabelIndex": "index",
-    "LabelSet": "labels",
-    "read_labels": "labels",
-    "ConSE": "projection",
-    "build_text_index": "build",
-    "ZsclfError": "errors",
-    "ImageError": "errors",
+    "Classifier": "pipeline.classifier", "ClassifierConfig": "pipeline.classifier",
+    "Prediction": "pipeline.classifier", "Result": "pipeline.classifier",
+    "ImageEncoder": "models.image_encoder", "TextEncoder": "models.text_encoder",
+    "LabelIndex": "index.label_index", "SearchResult": "index.label_index", "IndexMeta": "index.meta",
+    "load_index": "index.store", "save_index": "index.store",
+    "LabelSet": "data.labels", "read_labels": "data.labels", "read_hypernyms": "data.labels",
+    "Sample": "data.dataset", "read_dataset": "data.dataset",
+    "ConSE": "pipeline.projection", "LinearProjection": "pipeline.projection",
+    "VisualProjection": "pipeline.projection",
+    "ProjectionMeta": "pipeline.projection_file", "load_projection": "pipeline.projection_file",
+    "save_projection": "pipeline.projection_file",
+    "BuildRequest": "learn.builder", "build_index": "learn.builder", "make_index": "learn.builder",
+    "ExampleSet": "learn.examples", "read_examples": "learn.examples", "encode_images": "learn.features",
+    "TrainConfig": "learn.train", "train_devise": "learn.train", "run_training": "learn.train",
+    "evaluate": "measure.evaluate", "benchmark_images": "measure.bench", "collect_info": "measure.sysinfo",
+    "ZsclfError": "errors", "ImageError": "errors",
 }
 
-__all__ = ["__version__", *_EXPORTS]
+__all__ = [
+    "__version__",
+    "Classifier", "ClassifierConfig", "Prediction", "Result", "ImageEncoder", "TextEncoder", "LabelIndex",
+    "SearchResult", "IndexMeta", "load_index", "save_index", "LabelSet", "read_labels", "read_hypernyms", "Sample",
+    "read_dataset", "ConSE", "LinearProjection", "VisualProjection", "ProjectionMeta", "load_projection",
+    "save_projection", "BuildRequest", "build_index", "make_index", "ExampleSet", "read_examples", "encode_images",
+    "TrainConfig", "train_devise", "run_training", "evaluate", "benchmark_images", "collect_info", "ZsclfError",
+    "ImageError",
+]
 
 
 def __getattr__(name: str):

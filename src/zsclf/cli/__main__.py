@@ -1,0 +1,5 @@
+"""`python -m zsclf.cli`."""
+
+from .app import main
+
+main()

@@ -1,0 +1,50 @@
+"""The `zsclf` command line: a thin Typer layer over the library, one module per command.
+
+Exit codes: 0 success; 1 some inputs failed (the rest were processed); 2 usage error or an
+unusable model/index/file, with a one-line message saying how to fix it. The library raises
+`ZsclfError`; it is translated here, once.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+
+from ..errors import ZsclfError
+from ..version import __version__
+from . import benchmark, build_index, evaluate, info, predict, train
+from .terminal import error
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Zero-shot image classification over tens of thousands of labels (ConSE/DeViSE).")
+app.command("predict")(predict.predict)
+app.command("build-index")(build_index.build_index)
+app.command("eval")(evaluate.evaluate)
+app.command("train")(train.train)
+app.command("benchmark")(benchmark.benchmark)
+app.command("info")(info.info)
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"zsclf {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="Print the version and exit.")] = False,
+) -> None:
+    """Zero-shot image classification over tens of thousands of labels."""
+
+
+def main() -> None:
+    """Console-script entry point: run a command, turning the library's errors into one line and exit 2."""
+    try:
+        app()
+    except ZsclfError as exc:
+        error(str(exc))
+        sys.exit(2)

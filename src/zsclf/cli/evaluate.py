@@ -1,0 +1,45 @@
+"""`zsclf eval`: accuracy on labelled photos."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from . import options as opt
+from .terminal import ProgressBars
+
+
+def evaluate(
+    data: Annotated[Path, typer.Argument(help="Image-folder tree (folder name = label) or a TSV/CSV manifest (path, label and/or id).")],
+    index: opt.Index = None,
+    only: Annotated[str | None, typer.Option("--only", help="Keep samples whose path starts with this (e.g. test/).")] = None,
+    exclude_seen: opt.ExcludeSeen = False,
+    top_t: opt.TopT = 10,
+    batch_size: opt.BatchSize = 32,
+    threads: opt.Threads = None,
+    device: opt.DeviceOpt = opt.Device.auto,
+    model: opt.Model = None,
+    projection: opt.Projection = None,
+    seen_gate: opt.SeenGate = None,
+    as_json: opt.Json = False,
+    quiet: opt.Quiet = False,
+) -> None:
+    """Accuracy on labelled photos: hit@k, hierarchical precision@k, per-class accuracy, confusions."""
+    from ..data.dataset import read_dataset
+    from ..data.labels import read_hypernyms
+    from ..measure.evaluate import evaluate as run
+    from ..pipeline.classifier import Classifier, ClassifierConfig
+    from .reports import print_eval, print_json
+
+    samples = read_dataset(data, only)
+    clf = Classifier.from_config(ClassifierConfig(index, device.value, threads, model, projection, top_t, seen_gate))
+    with ProgressBars(quiet or as_json, "images") as progress:
+        report = run(clf, samples, exclude_seen=exclude_seen, batch_size=batch_size, hypernyms=read_hypernyms(),
+                     progress=progress)
+    report["data"] = str(data)
+    report["index"] = str(index or "default")
+    print_json(report) if as_json else print_eval(report)
+    if report["failed"]:
+        raise typer.Exit(1)

@@ -1,0 +1,47 @@
+"""Option declarations the commands share (one definition each), and the enums behind them."""
+
+from __future__ import annotations
+
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+
+class Format(str, Enum):
+    table = "table"
+    jsonl = "jsonl"
+    csv = "csv"
+    tsv = "tsv"
+
+
+class Device(str, Enum):
+    auto = "auto"
+    cpu = "cpu"
+    cuda = "cuda"
+
+
+class IndexKind(str, Enum):
+    flat = "flat"
+    hnsw = "hnsw"
+
+
+class Space(str, Enum):
+    auto = "auto"
+    text = "text"
+    visual = "visual"
+
+
+Index = Annotated[Path | None, typer.Option("--index", help="Index folder (default: the ImageNet-21K index).")]
+TopT = Annotated[int, typer.Option("--top-t", min=1, help="ConSE: how many seen classes are mixed.")]
+BatchSize = Annotated[int, typer.Option("--batch-size", min=1, help="Images per encoder batch.")]
+Threads = Annotated[int | None, typer.Option("--threads", min=1, help="Compute threads (default: all cores).")]
+DeviceOpt = Annotated[Device, typer.Option("--device", help="Where to run.")]
+ExcludeSeen = Annotated[bool, typer.Option("--exclude-seen", help="Never answer one of the 1,000 ImageNet-1K training classes.")]
+Model = Annotated[str | None, typer.Option("--model", help="Image model from models/manifest.json.")]
+Projection = Annotated[Path | None, typer.Option("--projection", help="DeViSE projection from `zsclf train` (default: ConSE).")]
+SeenGate = Annotated[float | None, typer.Option("--seen-gate", help="Novelty detection: when the CNN's top probability reaches P (0-1), answer with its own classes (scores = probabilities).")]
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")]
+Json = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
+Template = Annotated[str, typer.Option("--template", help="Text embedded per label: gloss (name: description, else name), name, photo, lemmas, or a format string with {name}.")]

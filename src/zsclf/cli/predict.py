@@ -1,0 +1,47 @@
+"""`zsclf predict`: rank labels for images."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from . import options as opt
+from .terminal import note
+
+
+def predict(
+    inputs: Annotated[list[str], typer.Argument(help="Image files, folders (walked recursively), or - to read paths from stdin.")],
+    index: opt.Index = None,
+    top_k: Annotated[int, typer.Option("--top-k", "-k", min=1, help="Labels per image.")] = 5,
+    fmt: Annotated[opt.Format | None, typer.Option("--format", "-f", help="Output format (default: table on a terminal, else jsonl).")] = None,
+    batch_size: opt.BatchSize = 32,
+    threads: opt.Threads = None,
+    device: opt.DeviceOpt = opt.Device.auto,
+    exclude_seen: opt.ExcludeSeen = False,
+    top_t: opt.TopT = 10,
+    min_score: Annotated[float | None, typer.Option("--min-score", help="Drop labels scoring below this cosine similarity.")] = None,
+    model: opt.Model = None,
+    projection: opt.Projection = None,
+    seen_gate: opt.SeenGate = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Say which devices are in use.")] = False,
+) -> None:
+    """Rank labels for images."""
+    from ..data.image_files import expand_inputs
+    from ..errors import ZsclfError
+    from ..pipeline.classifier import Classifier, ClassifierConfig
+    from .render import write_results
+
+    clf = Classifier.from_config(ClassifierConfig(index, device.value, threads, model, projection, top_t, seen_gate,
+                                                  max_k=top_k))
+    if verbose:
+        note(f"encoder {clf.encoder.name} on {clf.devices['encoder']}, search on {clf.devices['search']}, "
+             f"index {clf.index.meta.source} ({len(clf.index)} labels)")
+    results = clf.predict_paths(expand_inputs(inputs), top_k=top_k, batch_size=batch_size,
+                                exclude_seen=exclude_seen, min_score=min_score)
+    total, failed = write_results(results, fmt.value if fmt else None)
+    if total == 0:
+        raise ZsclfError("no images found in the inputs")
+    if failed:
+        note(f"{failed} of {total} inputs failed")
+        raise typer.Exit(1)

@@ -1,0 +1,83 @@
+"""Everything the CLI says on stderr: notes, one-line errors and progress bars (results alone go to stdout).
+
+Messages never fall back to stdout: with stderr closed (`2>&-`) they are dropped, not mixed into
+the results.
+"""
+
+from __future__ import annotations
+
+import sys
+
+PREFIX = "zsclf"
+
+
+def say(message: str) -> None:
+    """Write one line to stderr, if there is a stderr to write to."""
+    stream = sys.stderr
+    if stream is None:
+        return
+    try:
+        stream.write(f"{message}\n")
+        stream.flush()
+    except (OSError, ValueError):  # closed or broken stderr: nothing better to do
+        pass
+
+
+def note(message: str) -> None:
+    """An informational line: `zsclf: message`."""
+    say(f"{PREFIX}: {message}")
+
+
+def error(message: str) -> None:
+    """An error line: `zsclf: error: message`."""
+    say(f"{PREFIX}: error: {message}")
+
+
+def stderr_console():
+    """A Rich console on stderr."""
+    from rich.console import Console
+
+    return Console(stderr=True)
+
+
+class ProgressBars:
+    """A `core.progress.Progress` drawn as Rich bars on stderr (one per task), or nothing when quiet.
+
+    Use as a context manager: `with ProgressBars(quiet, "items") as progress: library_call(progress=progress)`.
+    """
+
+    def __init__(self, quiet: bool, unit: str) -> None:
+        self.unit = unit
+        self.bars = None if quiet or sys.stderr is None else self._make_bars()
+        self.tasks: dict[str, int] = {}
+
+    def _make_bars(self):
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        unit = self.unit
+
+        class Rate(TextColumn):
+            def render(self, task):
+                speed = task.finished_speed or task.speed
+                return super().render(task) if speed is None else f"{speed:,.0f} {unit}/s"
+
+        return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), Rate(""),
+                        TimeElapsedColumn(), console=stderr_console(), redirect_stdout=False,
+                        redirect_stderr=False, transient=False)
+
+    def __enter__(self):
+        if self.bars is None:
+            return None
+        self.bars.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.bars is not None:
+            self.bars.stop()
+
+    def __call__(self, task: str, completed: int, total: int, note: str = "") -> None:
+        assert self.bars is not None
+        if task not in self.tasks:
+            self.tasks[task] = self.bars.add_task(task, total=total)
+        description = f"{task}: {note}" if note else task
+        self.bars.update(self.tasks[task], completed=completed, total=total, description=description)

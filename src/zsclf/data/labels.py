@@ -1,0 +1,159 @@
+"""Label files: user label lists (.txt/.tsv/.csv), the committed ImageNet sets, the WordNet hierarchy."""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..core import paths
+from ..core.fsio import read_text
+from ..errors import ZsclfError
+
+LABEL_COLUMNS = ("label", "name", "display_name", "class", "text")
+ID_COLUMNS = ("id", "wnid", "synset", "label_id")
+DESCRIPTION_COLUMNS = ("description", "gloss", "definition")
+SYNONYM_COLUMNS = ("synonyms", "lemmas", "aliases")
+
+# What text is embedded for each label (see README "Label text"); "{name}" etc. are filled per label.
+TEMPLATES = {
+    "name": "{name}",
+    "photo": "a photo of a {name}",
+    "lemmas": "{lemmas}",
+    "gloss": "{name}: {description}",
+}
+DEFAULT_TEMPLATE = "gloss"  # measured best on ImageNet hit@k and hp@k (README "Label text")
+
+
+@dataclass
+class LabelSet:
+    """Labels with optional ids, synonyms and descriptions, index-aligned."""
+
+    names: list[str]
+    ids: list[str] = field(default_factory=list)
+    synonyms: list[str] = field(default_factory=list)
+    descriptions: list[str] = field(default_factory=list)
+    dropped_blank: int = 0
+    dropped_duplicates: int = 0
+
+    def __post_init__(self) -> None:
+        n = len(self.names)
+        self.ids = self.ids or [""] * n
+        self.synonyms = self.synonyms or [""] * n
+        self.descriptions = self.descriptions or [""] * n
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def texts(self, template: str = DEFAULT_TEMPLATE) -> list[str]:
+        """The strings to embed, one per label, from a template name or a format string."""
+        fmt = TEMPLATES.get(template, template)
+        if "{" not in fmt:
+            raise ZsclfError(f"unknown label template {template!r}: use one of {', '.join(TEMPLATES)} "
+                             "or a format string with {name}")
+        out = []
+        for name, syn, desc in zip(self.names, self.synonyms, self.descriptions, strict=True):
+            lemmas = syn if syn else name
+            if not desc and template == "gloss":
+                out.append(name)  # no description to add: the name alone
+                continue
+            out.append(fmt.format(name=name, lemmas=lemmas, description=desc or name))
+        return out
+
+
+def _tidy(cell: str) -> str:
+    """Collapse any run of white space (tabs, form feeds, CR) to one space and trim."""
+    return " ".join(cell.split())
+
+
+def effective_template(labels: LabelSet, template: str) -> str:
+    """The template whose text is really embedded: `gloss` without any description is `name`.
+
+    Recorded in the index, so ConSE's seen classes are embedded the same way as the labels.
+    """
+    return "name" if template == "gloss" and not any(labels.descriptions) else template
+
+
+def _pick(header: list[str], candidates: tuple[str, ...]) -> int | None:
+    lowered = [h.strip().lower() for h in header]
+    for name in candidates:
+        if name in lowered:
+            return lowered.index(name)
+    return None
+
+
+def read_labels(path: str | Path) -> LabelSet:
+    """Read a label file: `.txt` (one label per line) or `.tsv`/`.csv` with a header row.
+
+    The header must name a label column (label/name/...), and may name an id column (id/wnid),
+    a description column (description/gloss) and a synonyms column (synonyms/lemmas).
+    Blank lines and exact duplicate rows are dropped (counted); an empty result is an error.
+    """
+    path = Path(path)
+    text = read_text(path, "label file", 1 << 30)
+    suffix = path.suffix.lower()
+    rows: list[tuple[str, str, str, str]] = []
+    blank = 0
+    if suffix in (".tsv", ".csv"):
+        reader = csv.reader(io.StringIO(text, newline=""), delimiter="\t" if suffix == ".tsv" else ",")
+        header = next(reader, None)
+        if header is None:
+            raise ZsclfError(f"{path}: empty label file")
+        col = _pick(header, LABEL_COLUMNS)
+        if col is None:
+            raise ZsclfError(f"{path}: header {header} has no label column (one of {', '.join(LABEL_COLUMNS)})")
+        cols = [col, _pick(header, ID_COLUMNS), _pick(header, SYNONYM_COLUMNS), _pick(header, DESCRIPTION_COLUMNS)]
+        for lineno, record in enumerate(reader, start=2):
+            if not any(cell.strip() for cell in record):
+                blank += 1
+                continue
+            if len(record) < len(header):
+                raise ZsclfError(f"{path}:{lineno}: expected {len(header)} columns, got {len(record)}")
+            values = tuple(_tidy(record[c]) if c is not None else "" for c in cols)
+            if not values[0]:
+                raise ZsclfError(f"{path}:{lineno}: empty label")
+            rows.append(values)
+    else:
+        lines = text.split("\n")  # not splitlines(): a form feed inside a label is no line break
+        if lines[-1] == "":
+            lines.pop()  # the final newline ends the last line; it does not open a blank one
+        for line in lines:
+            label = _tidy(line)
+            if not label:
+                blank += 1
+                continue
+            rows.append((label, "", "", ""))
+    unique = list(dict.fromkeys(rows))
+    if not unique:
+        raise ZsclfError(f"{path}: empty label file (no labels)")
+    ids = [r[1] for r in unique]
+    if any(ids) and len(set(ids)) != len(ids):
+        dup = next(i for i in ids if ids.count(i) > 1)
+        raise ZsclfError(f"{path}: id {dup!r} appears on more than one label")
+    return LabelSet(
+        names=[r[0] for r in unique], ids=ids, synonyms=[r[2] for r in unique],
+        descriptions=[r[3] for r in unique], dropped_blank=blank, dropped_duplicates=len(rows) - len(unique),
+    )
+
+
+def imagenet1k() -> LabelSet:
+    """The 1,000 ImageNet-1K training classes in the CNN's logit order."""
+    return read_labels(paths.labels_dir() / "imagenet1k.tsv")
+
+
+def imagenet21k_path() -> Path:
+    """The committed ImageNet-21K label file (21,841 WordNet synsets)."""
+    return paths.labels_dir() / "imagenet21k.tsv"
+
+
+def read_hypernyms(path: Path | None = None) -> dict[str, list[str]]:
+    """WordNet 3.0 noun hypernym graph: WNID -> parent WNIDs (hypernyms and instance hypernyms)."""
+    path = path or paths.labels_dir() / "wordnet_hypernyms.tsv"
+    graph: dict[str, list[str]] = {}
+    with open(path, encoding="utf-8") as fh:
+        next(fh)
+        for line in fh:
+            wnid, _, parents = line.rstrip("\n").partition("\t")
+            graph[wnid] = parents.split()
+    return graph

@@ -1,0 +1,234 @@
+"""Building label indexes: text-only labels, labels taught by example photos, text or visual space.
+
+* text space: label vectors are text embeddings; a photo-taught label is the normalised mean of
+  its photos' projected queries (ConSE or a DeViSE projection).
+* visual space (DEM): label vectors live in the CNN's feature space, centred on the expected
+  feature (from batch-norm statistics; an index of photo prototypes alone uses square-root
+  power normalisation instead, see VisualProjection) and normalised; a photo-taught label is the
+  normalised mean of its photos' vectors (a prototype), a seen class is its classifier row, and
+  any other text label is mapped there by a ridge map fitted on (text embedding, classifier row)
+  pairs of the 1,000 ImageNet classes.
+* text-taught and photo-taught labels in one index are calibrated (see learn.calibration).
+
+`make_index(BuildRequest)` is what `zsclf build-index` runs: it checks the options, resolves the
+space and the output folder, loads the encoders, builds (`build_index`) and saves.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..core.device import SessionConfig
+from ..core.progress import Progress, counter
+from ..core.vectors import normalize
+from ..data.labels import DEFAULT_TEMPLATE, LabelSet, effective_template, imagenet1k, read_labels
+from ..errors import ZsclfError
+from ..index.label_index import LabelIndex
+from ..index.meta import (
+    FORMAT_VERSION,
+    KINDS,
+    SPACES,
+    IndexMeta,
+    PhotoLabels,
+    ProjectionRef,
+    TextSpace,
+    TextToVisual,
+    now,
+)
+from ..index.store import save_index
+from ..models.image_encoder import ImageEncoder
+from ..models.text_encoder import TextEncoder
+from ..pipeline import compat
+from ..pipeline.projection import ConSE, LinearProjection, Projection, VisualProjection
+from ..pipeline.seen import seen_class_embeddings
+from ..version import __version__
+from .calibration import calibrate, hnsw_recall
+from .examples import ExampleSet, read_examples
+from .features import encode_images
+from .train import text_to_visual_map
+
+
+@dataclass(frozen=True)
+class BuildRequest:
+    """What `zsclf build-index` asks for; library callers fill it the same way."""
+
+    labels: Path | None = None  # .txt / .tsv / .csv label file
+    examples: Path | None = None  # a folder per label, or a manifest (path, label[, id])
+    output: Path | None = None  # default: next to the labels (or examples), suffix .index
+    template: str = DEFAULT_TEMPLATE
+    kind: str = "flat"
+    space: str = "auto"  # auto = visual with examples, else text (chosen by measurement)
+    shots: int | None = None
+    seed: int = 0
+    projection: Path | None = None  # DeViSE file placing example photos in the text space
+    threads: int | None = None
+
+    def resolved_space(self) -> str:
+        """The space to build in, after checking the options that depend on it."""
+        if self.labels is None and self.examples is None:
+            raise ZsclfError("give a label file, --examples, or both")
+        if self.space not in ("auto", *SPACES):
+            raise ZsclfError(f"unknown space {self.space!r}: choose auto, text or visual")
+        if self.kind not in KINDS:
+            raise ZsclfError(f"unknown index kind {self.kind!r}: choose one of {', '.join(KINDS)}")
+        space = ("visual" if self.examples else "text") if self.space == "auto" else self.space
+        if self.projection and not (self.examples and space == "text"):
+            raise ZsclfError("--projection places example photos in the text space: "
+                             "it needs --examples and --space text")
+        return space
+
+    def output_path(self) -> Path:
+        """`output`, or `<labels or examples>.index` beside the input."""
+        if self.output:
+            return self.output
+        base = self.labels or self.examples
+        assert base is not None
+        return base.with_name(base.stem + ".index")
+
+@dataclass
+class BuildOutcome:
+    """A built and saved index, and what the user should hear about the input."""
+
+    index: LabelIndex
+    output: Path
+    space: str
+    notes: list[str]
+
+def make_index(request: BuildRequest, progress: Progress | None = None) -> BuildOutcome:
+    """Check `request`, read its inputs, build the index and save it (what `zsclf build-index` does)."""
+    space = request.resolved_space()
+    labels = read_labels(request.labels) if request.labels else None
+    notes = []
+    if labels and (labels.dropped_blank or labels.dropped_duplicates):
+        notes.append(f"{request.labels}: dropped {labels.dropped_blank} blank lines and "
+                     f"{labels.dropped_duplicates} duplicates")
+    examples = read_examples(request.examples, request.shots, request.seed) if request.examples else None
+    output = request.output_path()
+    text = TextEncoder.load(config=SessionConfig(device="cpu", threads=request.threads))
+    encoder = None
+    if examples or space == "visual":  # single-threaded runs, batches in parallel (pipeline.encoding)
+        encoder = ImageEncoder.load(config=SessionConfig(device="cpu", threads=1))
+    devise = None
+    if request.projection:
+        from ..pipeline.projection_file import load_projection
+
+        devise = load_projection(request.projection)
+    source = (request.labels or request.examples).name  # type: ignore[union-attr]
+    index = build_index(labels, text, request.template, request.kind, space, examples, encoder, devise,
+                        progress, source)
+    save_index(index, output)
+    return BuildOutcome(index, output, space, notes)
+
+def build_index(labels: LabelSet | None, text: TextEncoder, template: str = DEFAULT_TEMPLATE, kind: str = "flat",
+                space: str = "text", examples: ExampleSet | None = None, encoder: ImageEncoder | None = None,
+                projection: LinearProjection | None = None, progress: Progress | None = None,
+                source: str = "") -> LabelIndex:
+    """Embed text labels and/or photo-taught labels into one index in the text or visual space.
+
+    The template really embedded is decided here (`gloss` without descriptions is `name`) and
+    recorded, so that ConSE embeds its seen classes the same way.
+    """
+    if space not in SPACES:
+        raise ZsclfError(f"unknown space {space!r}: choose text or visual")
+    labels, replaced = _split_labels(labels, examples)
+    if not labels and examples is None:
+        raise ZsclfError("nothing to index: give a label file and/or --examples")
+    if labels:
+        template = effective_template(labels, template)
+    names = (labels.names if labels else []) + (examples.names if examples else [])
+    if len(set(names)) != len(names):
+        dup = Counter(names).most_common(1)[0][0]
+        raise ZsclfError(f"label {dup!r} appears twice; label names must be unique (ids may differ)")
+    if (examples is not None or space == "visual") and encoder is None:
+        raise ValueError("photo-taught labels and the visual space need the image encoder")
+    text_space = TextSpace(text.ref, template)
+    parts, ids, text_to_visual = [], [], None
+    if labels:
+        vectors, text_to_visual = _text_vectors(labels, text, text_space, space, encoder, progress)
+        parts.append(vectors)
+        ids += labels.ids
+    reference = photos = transform = None
+    if examples is not None:
+        assert encoder is not None
+        protos, reference, transform, used = _photo_vectors(examples, encoder, text, text_space, space, projection,
+                                                            bool(parts), progress)
+        parts.append(protos)
+        ids += examples.ids
+        photos = PhotoLabels(len(examples.names), examples.count, replaced, used)
+    vectors = np.vstack(parts)
+    calibration = None
+    if reference is not None and len(parts) > 1:  # text-taught and photo-taught labels side by side
+        vectors, calibration = calibrate(vectors, reference)
+    meta = IndexMeta(
+        format=FORMAT_VERSION, kind=kind, metric="inner_product", dim=vectors.shape[1], count=len(names),
+        space=space, template=template, text_encoder=text.ref, created=now(), source=source,
+        zsclf_version=__version__,
+        image_encoder=encoder.ref if encoder is not None and (examples or space == "visual") else None,
+        projection=ProjectionRef("devise", projection.sha256) if projection is not None else None,
+        visual_transform=transform or ("centre" if space == "visual" else None),
+        text_to_visual=text_to_visual, photos=photos, calibration=calibration)
+    index = LabelIndex.build(vectors, names, ids, meta, normalise=calibration is None)
+    if kind == "hnsw":
+        exact = LabelIndex.build(vectors, names, ids, meta.with_(kind="flat"), normalise=calibration is None)
+        index.meta = meta.with_(hnsw_recall_at_10=round(hnsw_recall(index, exact), 4))
+    if space == "text":
+        seen_class_embeddings(text_space, text.embed)  # ready for ConSE at predict time
+    return index
+
+def _text_vectors(labels: LabelSet, text: TextEncoder, text_space: TextSpace, space: str,
+                  encoder: ImageEncoder | None, progress: Progress | None) -> tuple[np.ndarray, TextToVisual | None]:
+    """Normalised label vectors in `space` for text labels (and how they were mapped to the visual space)."""
+    vectors = text.embed(labels.texts(text_space.template), progress=counter(progress, "embedding labels", len(labels)))
+    if space != "visual":
+        return normalize(vectors), None
+    assert encoder is not None
+    rows = encoder.classifier_rows()
+    vectors = normalize(vectors @ text_to_visual_map(seen_class_embeddings(text_space, text.embed), rows).T)
+    seen = {wnid: c for c, wnid in enumerate(imagenet1k().ids)}
+    is_seen = [j for j, label_id in enumerate(labels.ids) if label_id in seen]
+    for j in is_seen:  # a class the CNN was trained on already has its visual vector
+        vectors[j] = rows[seen[labels.ids[j]]]
+    return normalize(vectors), TextToVisual("ridge (alpha 0.1) on 1,000 (label embedding, classifier row) pairs",
+                                            len(is_seen))
+
+def _photo_vectors(examples: ExampleSet, encoder: ImageEncoder, text: TextEncoder, text_space: TextSpace, space: str,
+                   devise: LinearProjection | None, with_text: bool,
+                   progress: Progress | None) -> tuple[np.ndarray, np.ndarray, str | None, str]:
+    """Prototype per photo-taught label, the reference queries for calibration, the visual transform used
+    (None in the text space) and the projection's name."""
+    flat = [p for photos in examples.paths for p in photos]
+    encoded = encode_images(encoder, flat, progress=counter(progress, "encoding photos", len(flat)))
+    if encoded.errors:
+        first = next(iter(encoded.errors.values()))
+        raise ZsclfError(f"{len(encoded.errors)} example photos could not be read (first: {first})")
+    transform = None
+    projection: Projection
+    if space == "visual":
+        transform = "centre" if with_text else "sqrt"  # text labels present: centre (see VisualProjection)
+        projection = VisualProjection(encoder.visual_statistics()[1], transform)
+        pseudo = normalize(encoder.classifier_rows())
+    else:
+        pseudo = seen_class_embeddings(text_space, text.embed)
+        if devise is not None:
+            compat.check_projection(devise, encoder.ref, text_space, "--projection")
+        projection = devise if devise is not None else ConSE(pseudo)
+    queries = projection.project(encoded.features, encoded.logits)
+    bounds = np.cumsum([0] + [len(p) for p in examples.paths])
+    protos = np.stack([queries[a:b].mean(axis=0) for a, b in zip(bounds[:-1], bounds[1:], strict=True)])
+    used = "visual" if space == "visual" else projection.name
+    return normalize(protos), np.vstack([queries, pseudo]), transform, used
+
+def _split_labels(labels: LabelSet | None, examples: ExampleSet | None) -> tuple[LabelSet | None, int]:
+    """Drop text-only labels that are also taught by photos (photos win); returns the rest and the count dropped."""
+    if labels is None or examples is None:
+        return labels, 0
+    taught = {i for i in examples.ids if i} | set(examples.names)
+    keep = [j for j, (n, i) in enumerate(zip(labels.names, labels.ids, strict=True))
+            if (i or n) not in taught and n not in taught]
+    rest = LabelSet([labels.names[j] for j in keep], [labels.ids[j] for j in keep],
+                    [labels.synonyms[j] for j in keep], [labels.descriptions[j] for j in keep])
+    return rest, len(labels) - len(keep)

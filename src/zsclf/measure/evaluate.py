@@ -1,0 +1,158 @@
+"""Accuracy on labelled photos: flat hit@k, DeViSE's hierarchical precision@k, per-class accuracy, confusions."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+
+import numpy as np
+
+from ..core.progress import Progress, counter
+from ..data.dataset import Sample
+
+HIT_KS = (1, 2, 5, 10, 20)
+
+
+def hit_at_k(ranked: np.ndarray, truth: np.ndarray, ks: Sequence[int] = HIT_KS) -> dict[int, float]:
+    """Fraction of rows whose true label (truth[i]) is among the first k of ranked[i]."""
+    if len(truth) == 0:
+        return {k: float("nan") for k in ks}
+    hits = ranked == truth[:, None]
+    return {k: float(hits[:, :k].any(axis=1).mean()) for k in ks}
+
+
+class Hierarchy:
+    """The WordNet noun graph (undirected: hypernym and hyponym edges) restricted to an index's labels."""
+
+    def __init__(self, hypernyms: dict[str, list[str]], label_ids: Sequence[str]) -> None:
+        self.adjacency: dict[str, list[str]] = {}
+        for child, parents in hypernyms.items():
+            for parent in parents:
+                self.adjacency.setdefault(child, []).append(parent)
+                self.adjacency.setdefault(parent, []).append(child)
+        self.labels = set(label_ids)
+        self._rings: dict[tuple[str, int], list[set[str]]] = {}
+
+    def rings(self, wnid: str, need: int) -> list[set[str]]:
+        """Index labels at hop distance 0, 1, 2, ... from `wnid`, until `need` labels are collected."""
+        key = (wnid, need)
+        if key not in self._rings:
+            seen, frontier, rings, total = {wnid}, [wnid], [], 0
+            while frontier and total < need:
+                ring = {n for n in frontier if n in self.labels}
+                rings.append(ring)
+                total += len(ring)
+                nxt = []
+                for node in frontier:
+                    for neighbour in self.adjacency.get(node, ()):
+                        if neighbour not in seen:
+                            seen.add(neighbour)
+                            nxt.append(neighbour)
+                frontier = nxt
+            self._rings[key] = rings
+        return self._rings[key]
+
+    def correct_set(self, wnid: str, k: int) -> set[str]:
+        """DeViSE's hp@k ground truth: labels within the smallest hop radius that holds at least k labels."""
+        out: set[str] = set()
+        for ring in self.rings(wnid, k):
+            out |= ring
+            if len(out) >= k:
+                break
+        return out
+
+
+def hierarchical_precision(top_ids: Sequence[Sequence[str]], true_ids: Sequence[str], hierarchy: Hierarchy,
+                           ks: Sequence[int] = HIT_KS) -> dict[int, float]:
+    """hp@k = |top-k ∩ correct_set(truth, k)| / k, averaged over samples (Frome et al. 2013)."""
+    out = {}
+    for k in ks:
+        scores = [len(set(top[:k]) & hierarchy.correct_set(truth, k)) / k
+                  for top, truth in zip(top_ids, true_ids, strict=True)]
+        out[k] = float(np.mean(scores)) if scores else float("nan")
+    return out
+
+
+def mean_per_class_accuracy(top1: np.ndarray, truth: np.ndarray) -> float:
+    """Top-1 accuracy averaged over classes (each class weighs the same, however many photos it has)."""
+    classes = np.unique(truth)
+    return float(np.mean([(top1[truth == c] == c).mean() for c in classes])) if len(classes) else float("nan")
+
+
+def confusions(top1: np.ndarray, truth: np.ndarray, names: Sequence[str], most: int = 10) -> list[dict]:
+    """The most frequent (true, predicted) pairs among top-1 mistakes."""
+    pairs = Counter((int(t), int(p)) for t, p in zip(truth, top1, strict=True) if t != p)
+    return [{"true": names[t], "predicted": names[p], "count": n} for (t, p), n in pairs.most_common(most)]
+
+
+def match_samples(samples: Sequence[Sample], ids: Sequence[str], names: Sequence[str]) -> tuple[list[int], Counter]:
+    """Index row of each sample's true label: by id when both sides have ids (falling back to the label
+    text for an id the index lacks), else by exact label text.
+
+    Returns the rows (-1 = unmatched) and a Counter of unmatched ground-truth labels.
+    """
+    by_id = {label_id: i for i, label_id in enumerate(ids) if label_id}
+    by_name = {name: i for i, name in enumerate(names)}
+    rows, unmatched = [], Counter()
+    for s in samples:
+        row = by_id.get(s.id, -1) if (s.id and by_id) else -1
+        if row < 0:
+            row = by_name.get(s.label, -1)
+        rows.append(row)
+        if row < 0:
+            unmatched[s.id or s.label] += 1
+    return rows, unmatched
+
+
+def evaluate(clf, samples: Sequence[Sample], ks: Sequence[int] = HIT_KS, exclude_seen: bool = False,
+             batch_size: int = 32, hypernyms: dict[str, list[str]] | None = None,
+             progress: Progress | None = None) -> dict:
+    """Run `clf` (a Classifier) over labelled samples and compute every metric."""
+    from ..data.labels import imagenet1k
+
+    index = clf.index
+    rows, unmatched = match_samples(samples, index.ids, index.names)
+    kmax = min(max(ks), len(index))
+    seen_position = {wnid: i for i, wnid in enumerate(imagenet1k().ids)}
+    ranked, logit_top, failed = [], [], []
+    advance = counter(progress, "evaluating", len(samples))
+    position = 0
+    for out in clf.stream([s.path for s in samples], batch_size):
+        ok = out.ok
+        failed += [str(e) for e in out.errors if e is not None]
+        if ok:
+            result, _ = clf.search(out.queries, out.logits, kmax, exclude_seen)
+            top5 = np.argsort(-out.logits, axis=1)[:, :5]
+            padded = np.full((len(ok), kmax), -1, dtype=np.int64)  # an index with fewer labels than kmax
+            padded[:, :result.rows.shape[1]] = result.rows
+            for j, i in enumerate(ok):
+                ranked.append((position + i, padded[j]))
+                logit_top.append((position + i, top5[j]))
+        position += len(out.paths)
+        if advance:
+            advance(len(out.paths))
+    keep = [(i, r) for i, r in ranked if rows[i] >= 0]
+    truth = np.array([rows[i] for i, _ in keep], dtype=np.int64)
+    top = np.array([r for _, r in keep], dtype=np.int64).reshape(len(keep), kmax)
+    ks = [k for k in ks if k <= kmax]
+    report = {
+        "images": len(samples), "evaluated": len(keep), "failed": len(failed), "errors": failed[:10],
+        "unmatched": dict(unmatched.most_common()), "labels_in_index": len(index),
+        "exclude_seen": exclude_seen, "projection": clf.projection.name,
+        "hit": {f"@{k}": v for k, v in hit_at_k(top, truth, ks).items()},
+        "mean_per_class_accuracy": mean_per_class_accuracy(top[:, 0], truth) if len(keep) else float("nan"),
+        "confusions": confusions(top[:, 0], truth, index.names) if len(keep) else [],
+    }
+    truth_ids = [index.ids[t] for t in truth]
+    if hypernyms and truth_ids and all(tid in hypernyms for tid in truth_ids):
+        hierarchy = Hierarchy(hypernyms, index.ids)
+        top_ids = [[index.ids[r] for r in row if r >= 0] for row in top]
+        report["hp"] = {f"@{k}": v for k, v in hierarchical_precision(top_ids, truth_ids, hierarchy, ks).items()}
+    seen_truth = [(seen_position.get(samples[i].id), logits) for i, logits in logit_top]
+    seen_truth = [(c, t) for c, t in seen_truth if c is not None]
+    if seen_truth:
+        cls = np.array([c for c, _ in seen_truth])
+        tops = np.stack([t for _, t in seen_truth])
+        ref = hit_at_k(tops, cls, (1, 5))
+        report["cnn_softmax"] = {"images": len(cls), "hit": {"@1": ref[1], "@5": ref[5]}}
+    return report

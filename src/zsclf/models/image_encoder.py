@@ -1,0 +1,63 @@
+"""The image encoder: EfficientNet-Lite in ONNX Runtime, giving pooled features and ImageNet logits,
+plus the statistics of its classifier head that the visual space needs."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from ..core.device import SessionConfig, create_session, default_threads
+from .registry import ModelRef, ModelSpec, Preprocess, model_spec
+
+
+class ImageEncoder:
+    """Runs the exported CNN: uint8 [N,S,S,3] pixels -> (features [N,F], logits [N,C])."""
+
+    def __init__(self, spec: ModelSpec, config: SessionConfig | None = None) -> None:
+        assert spec.entry.input is not None  # model_spec checks it for image models
+        config = config or SessionConfig()
+        self.spec = spec
+        self.preprocess: Preprocess = spec.entry.input
+        self.threads = config.threads or default_threads()  # intra-op threads of one run
+        self.session, self.device = create_session(str(spec.path), config)
+        self.feature_dim = spec.output_dim("features")
+        self.num_classes = spec.output_dim("logits")
+
+    @classmethod
+    def load(cls, name: str | None = None, config: SessionConfig | None = None,
+             models_dir: Path | None = None) -> ImageEncoder:
+        """Load a model from the registry (default: EfficientNet-Lite0)."""
+        return cls(model_spec(name, "image", models_dir), config)
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def ref(self) -> ModelRef:
+        """What an index or projection records about this encoder."""
+        return ModelRef(self.name, self.spec.sha256, self.feature_dim)
+
+    def encode(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Features and logits for a preprocessed uint8 batch."""
+        features, logits = self.session.run(["features", "logits"], {self.preprocess.name: batch})
+        return features, logits
+
+    def visual_statistics(self) -> tuple[np.ndarray, np.ndarray]:
+        """Classifier rows [C, F] and the expected feature [F] (from batch-norm statistics), exported
+        next to the ONNX model; read once per file."""
+        path = self.spec.sibling(self.spec.entry.classifier, "the classifier weights")
+        return _load_visual_statistics(str(path), self.spec.entry.classifier_sha256 or "")
+
+    def classifier_rows(self) -> np.ndarray:
+        """The CNN's final-layer weight rows [C, F]."""
+        return self.visual_statistics()[0]
+
+
+@lru_cache(maxsize=4)
+def _load_visual_statistics(path: str, sha256: str) -> tuple[np.ndarray, np.ndarray]:
+    """One read per file and content (a visual-space build asks for it several times)."""
+    with np.load(path) as data:
+        return data["weight"].astype(np.float32), data["feature_mean"].astype(np.float32)

@@ -1,0 +1,142 @@
+"""The model registry: `models/manifest.json` (written by tools/export_models.py), read as typed data.
+
+Each model entry says which ONNX file to load, its sha256 (indexes and projections record it, so
+a mismatch is caught), what input it wants and what outputs it gives.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..core import paths, typed_json
+from ..errors import ZsclfError
+
+SETUP_HINT = "run `make setup` (or `python tools/export_models.py`) to export the models"
+KINDS = ("image", "text")
+
+
+@dataclass(frozen=True)
+class Preprocess:
+    """What an image encoder wants: TF-style centre crop, bicubic resize to `size`, uint8 RGB pixels (NHWC).
+
+    `mean`/`std` document the scaling the exported graph applies itself; `scale()` reproduces it
+    for code that feeds a float model (the PyTorch parity checks and baseline).
+    """
+
+    size: int = 224
+    crop_fraction: float = 224 / 256
+    mean: float = 127.0
+    std: float = 128.0
+    name: str = "image"
+
+    def scale(self, batch: np.ndarray) -> np.ndarray:
+        """uint8 NHWC pixels -> the float NCHW tensor the original network expects."""
+        return np.ascontiguousarray(((batch.astype(np.float32) - self.mean) / self.std).transpose(0, 3, 1, 2))
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """One model as the manifest describes it (image models have `input`; text models a tokenizer)."""
+
+    kind: str = field(metadata={"choices": KINDS})
+    file: str
+    sha256: str
+    outputs: dict[str, list]
+    bytes: int | None = None
+    input: Preprocess | None = None
+    classes: str | None = None
+    classifier: str | None = None
+    classifier_sha256: str | None = None
+    tokenizer: str | None = None
+    tokenizer_sha256: str | None = None
+    max_tokens: int | None = None
+    source: dict | None = None
+    exported_with: dict | None = None
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """The whole registry."""
+
+    format: int
+    models: dict[str, ModelEntry]
+    default_image_model: str
+    default_text_model: str
+
+    def default(self, kind: str) -> str:
+        return self.default_image_model if kind == "image" else self.default_text_model
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """Which model made (or must read) some vectors: its registry name, file sha256 and output size;
+    indexes and projection files record one per encoder."""
+
+    name: str
+    sha256: str
+    dim: int | None = None
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A model chosen from the registry, with the path of its file."""
+
+    name: str
+    path: Path
+    entry: ModelEntry
+
+    @property
+    def sha256(self) -> str:
+        return self.entry.sha256
+
+    def output_dim(self, output: str) -> int:
+        """The size of an output's last axis (e.g. features -> 1280)."""
+        shape = self.entry.outputs.get(output)
+        if not shape or not isinstance(shape[-1], int):
+            raise ZsclfError(f"model {self.name}: the manifest gives no size for output {output!r}: {SETUP_HINT}")
+        return shape[-1]
+
+    def sibling(self, name: str | None, what: str) -> Path:
+        """A file the manifest names next to the model (tokenizer, classifier weights); it must exist."""
+        path = self.path.parent / name if name else None
+        if path is None or not path.is_file():
+            raise ZsclfError(f"{what} of model {self.name} is missing ({path or 'not in the manifest'}): {SETUP_HINT}")
+        return path
+
+
+def sha256_file(path: Path) -> str:
+    """Hex sha256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def load_manifest(models_dir: Path | None = None) -> Manifest:
+    """The parsed, checked manifest, or a ZsclfError saying what is wrong and how to fix it."""
+    path = (models_dir or paths.models_dir()) / "manifest.json"
+    if not path.exists():
+        raise ZsclfError(f"no model manifest at {path}: {SETUP_HINT}")
+    return typed_json.read(Manifest, path, "the model manifest")
+
+
+def model_spec(name: str | None = None, kind: str = "image", models_dir: Path | None = None) -> ModelSpec:
+    """Look up a model by name (default: the manifest's default of that kind); its file must exist."""
+    models_dir = models_dir or paths.models_dir()
+    manifest = load_manifest(models_dir)
+    name = name or manifest.default(kind)
+    entry = manifest.models.get(name)
+    if entry is None or entry.kind != kind:
+        known = ", ".join(n for n, e in manifest.models.items() if e.kind == kind)
+        raise ZsclfError(f"unknown {kind} model {name!r} (known: {known})")
+    if kind == "image" and entry.input is None:
+        raise ZsclfError(f"{models_dir / 'manifest.json'}: image model {name!r} has no 'input' block: {SETUP_HINT}")
+    path = models_dir / entry.file
+    if not path.is_file():
+        raise ZsclfError(f"model file {path} is missing: {SETUP_HINT}")
+    return ModelSpec(name=name, path=path, entry=entry)

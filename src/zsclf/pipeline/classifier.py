@@ -1,0 +1,197 @@
+"""The classifier: image encoder + projection + label index, giving ranked labels for images.
+
+`Classifier.load()` reads an index and picks what its vectors need (ConSE by default, a DeViSE
+file with `projection`, the CNN's features for a visual-space index); `predict_paths` streams
+results in input order through the one encode loop (`pipeline.encoding`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..core import paths
+from ..core.device import SessionConfig, default_threads, use_faiss_gpu
+from ..core.vectors import softmax
+from ..errors import ZsclfError
+from ..index.label_index import LabelIndex, SearchResult, configure_faiss
+from ..index.store import load_index
+from ..models.image_encoder import ImageEncoder
+from . import compat
+from .encoding import EncodedBatch, encode_stream
+from .images import preprocess, to_rgb
+from .projection import DEFAULT_TOP_T, Calibrated, Projection, VisualProjection
+from .seen import apply_seen_gate, conse_for, seen_class_rows
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """One ranked label for an image. `score`: cosine similarity in the index's space; a z-score in a
+    calibrated index; the CNN's probability for images answered by the seen gate."""
+
+    label: str
+    id: str
+    score: float
+
+
+@dataclass(frozen=True)
+class Result:
+    """The outcome for one input: predictions, or a one-line error message."""
+
+    path: str
+    predictions: list[Prediction] | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class ClassifierConfig:
+    """How to assemble a Classifier (the options `predict` and `eval` share)."""
+
+    index: Path | None = None  # default: the ImageNet-21K index (paths.default_index_dir)
+    device: str = "auto"
+    threads: int | None = None
+    image_model: str | None = None  # from models/manifest.json (default: EfficientNet-Lite0)
+    projection: Path | None = None  # a DeViSE file from `zsclf train` (default: ConSE)
+    top_t: int = DEFAULT_TOP_T
+    seen_gate: float | None = None
+    max_k: int = 5  # the largest top-k that will be asked for (decides whether FAISS may use the GPU)
+
+    def __post_init__(self) -> None:
+        if self.top_t < 1:
+            raise ZsclfError(f"--top-t must be at least 1, not {self.top_t}")
+        if self.seen_gate is not None and not 0.0 <= self.seen_gate <= 1.0:  # NaN fails too
+            raise ZsclfError(f"--seen-gate must be a probability between 0 and 1, not {self.seen_gate}")
+
+
+def projection_for_index(index: LabelIndex, where: str | Path, encoder: ImageEncoder, top_t: int = DEFAULT_TOP_T,
+                         projection_file: str | Path | None = None) -> Projection:
+    """The query projection an index was built for, checked against the encoder and the index."""
+    from .projection_file import load_projection
+
+    meta = index.meta
+    compat.check_image_encoder(meta, encoder.ref, where)
+    compat.check_takes_projection(meta, projection_file is not None, where)
+    base: Projection
+    if meta.space == "visual":
+        base = VisualProjection(encoder.visual_statistics()[1], meta.visual_transform or "centre")
+    elif projection_file is not None:
+        devise = load_projection(projection_file)
+        compat.check_same_projection(meta, devise, where, projection_file)
+        compat.check_projection(devise, encoder.ref, meta.text_space, projection_file)
+        base = devise
+    else:
+        base = conse_for(meta.text_space, top_t)
+    return Calibrated(base) if meta.calibration else base
+
+
+class Classifier:
+    """Image encoder + projection + label index: ranked labels for images."""
+
+    def __init__(self, index: LabelIndex, encoder: ImageEncoder, projection: Projection, threads: int | None = None,
+                 search_device: str = "cpu", seen_gate: float | None = None,
+                 seen: tuple[Sequence[str], Sequence[str]] | None = None) -> None:
+        """`seen`: (ids, names) of the CNN's classes in logit order (default: ImageNet-1K)."""
+        if projection.dim != index.dim:
+            raise ZsclfError(f"projection {projection.name} gives {projection.dim}-d vectors, "
+                             f"the index holds {index.dim}-d labels")
+        self.index = index
+        self.encoder = encoder
+        self.projection = projection
+        self.threads = threads or default_threads()
+        self.search_device = search_device
+        self.seen_gate = seen_gate
+        self._seen = seen
+        self._class_rows: np.ndarray | None = None
+
+    @classmethod
+    def load(cls, index: str | Path | None = None, **options) -> Classifier:
+        """Load the index (default: ImageNet-21K), the image encoder and the projection the index needs;
+        `options` are ClassifierConfig's fields."""
+        return cls.from_config(ClassifierConfig(index=Path(index) if index else None, **options))
+
+    @classmethod
+    def from_config(cls, config: ClassifierConfig) -> Classifier:
+        """Assemble a classifier as `config` says (see `load`)."""
+        index_dir = config.index or paths.default_index_dir()
+        label_index = load_index(index_dir)
+        compat.check_text_encoder(label_index.meta, index_dir)
+        configure_faiss(threads=1)  # the encoder owns the cores; see index.label_index.configure_faiss
+        # single-threaded runs, several batches at once (see pipeline.encoding)
+        encoder = ImageEncoder.load(config.image_model, SessionConfig(config.device, threads=1))
+        projector = projection_for_index(label_index, index_dir, encoder, config.top_t, config.projection)
+        search_device = "cuda" if use_faiss_gpu(config.device, config.max_k) and label_index.to_gpu() else "cpu"
+        return cls(label_index, encoder, projector, config.threads, search_device, config.seen_gate)
+
+    @property
+    def devices(self) -> dict[str, str]:
+        """Where each stage runs."""
+        return {"encoder": self.encoder.device, "search": self.search_device}
+
+    def seen_class_rows(self) -> np.ndarray:
+        """Index row of each of the CNN's classes (-1 where the index lacks it)."""
+        if self._class_rows is None:
+            if self._seen is None:
+                from ..data.labels import imagenet1k
+
+                seen = imagenet1k()
+                self._seen = (seen.ids, seen.names)
+            self._class_rows = seen_class_rows(self.index.ids, self.index.names, *self._seen)
+        return self._class_rows
+
+    def seen_rows(self) -> np.ndarray:
+        """Index rows that are the CNN's training classes."""
+        rows = self.seen_class_rows()
+        return np.unique(rows[rows >= 0])
+
+    def search(self, queries: np.ndarray, logits: np.ndarray | None, top_k: int = 5,
+               exclude_seen: bool = False) -> tuple[SearchResult, np.ndarray]:
+        """Top-k label rows and scores; with a seen gate, confident images get the CNN's own classes.
+
+        Novelty detection (Socher et al. 2013): an image whose top softmax probability reaches
+        `seen_gate` is taken to show a seen class, and its answers are the index's seen classes in
+        the CNN's order, scored by their probabilities; other images keep the projection's answers.
+        Returns the result and a mask of the gated images.
+        """
+        result = self.index.search(queries, top_k, self.seen_rows() if exclude_seen else None)
+        if self.seen_gate is None or exclude_seen or logits is None:
+            return result, np.zeros(len(queries), dtype=bool)
+        return apply_seen_gate(result, softmax(logits), self.seen_class_rows(), self.seen_gate)
+
+    def rank(self, queries: np.ndarray, top_k: int = 5, exclude_seen: bool = False,
+             min_score: float | None = None, logits: np.ndarray | None = None) -> list[list[Prediction]]:
+        """Top-k predictions for each query vector (scores below `min_score` dropped, except gated answers,
+        whose probabilities are not on that scale)."""
+        if min_score is not None and not math.isfinite(min_score):
+            raise ZsclfError(f"--min-score must be a finite number, not {min_score}")
+        result, gated = self.search(queries, logits, top_k, exclude_seen)
+        out = []
+        for scores, rows, by_cnn in zip(result.scores, result.rows, gated, strict=True):
+            floor = None if by_cnn else min_score
+            out.append([Prediction(self.index.names[r], self.index.ids[r], round(float(s), 6))
+                        for s, r in zip(scores, rows, strict=True) if r >= 0 and (floor is None or s >= floor)])
+        return out
+
+    def predict_images(self, images: list, top_k: int = 5, exclude_seen: bool = False,
+                       min_score: float | None = None) -> list[list[Prediction]]:
+        """Predictions for PIL images already in memory (same rules as `predict_paths`)."""
+        batch = np.stack([preprocess(to_rgb(img), self.encoder.preprocess) for img in images])
+        features, logits = self.encoder.encode(batch)
+        return self.rank(self.projection.project(features, logits), top_k, exclude_seen, min_score, logits)
+
+    def stream(self, inputs: Iterable[str], batch_size: int = 32) -> Iterator[EncodedBatch]:
+        """Decode, encode and project images batch by batch, in input order (the engine under predict/eval)."""
+        return encode_stream(self.encoder, inputs, batch_size, self.threads, self.projection.project)
+
+    def predict_paths(self, inputs: Iterable[str], top_k: int = 5, batch_size: int = 32,
+                      exclude_seen: bool = False, min_score: float | None = None) -> Iterator[Result]:
+        """Stream results for image paths, in input order; unreadable inputs give error results."""
+        for out in self.stream(inputs, batch_size):
+            ranked = iter(self.rank(out.queries, top_k, exclude_seen, min_score, out.logits)
+                          if out.queries is not None else [])
+            for path, error in zip(out.paths, out.errors, strict=True):
+                yield Result(path, error=str(error)) if error is not None else Result(path, next(ranked))
+

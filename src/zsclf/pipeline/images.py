@@ -1,0 +1,129 @@
+"""Reading images and turning them into the encoder's input tensors.
+
+Decoding is defensive: every Pillow mode becomes RGB, EXIF orientation is applied, animated
+files give their first frame, JPEGs decode at reduced size when that is all the crop needs
+(draft mode), and oversized images are refused before they are decoded.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections import deque
+from collections.abc import Iterable, Iterator
+from concurrent.futures import Executor, Future
+
+import numpy as np
+from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
+
+from ..core.fsio import open_regular, os_reason
+from ..errors import ImageError
+from ..models.registry import Preprocess
+
+MAX_PIXELS = 100_000_000  # decompression-bomb guard: refuse anything larger before decoding
+Image.MAX_IMAGE_PIXELS = MAX_PIXELS  # Pillow's own guard: an error above 2x, before the header is trusted
+warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)  # our size check reports it
+ImageFile.LOAD_TRUNCATED_IMAGES = False
+
+
+def _flatten_alpha(img: Image.Image) -> Image.Image:
+    """Composite an image with transparency onto white, giving RGB."""
+    rgba = img.convert("RGBA")
+    background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+    return Image.alpha_composite(background, rgba).convert("RGB")
+
+
+def to_rgb(img: Image.Image) -> Image.Image:
+    """Convert any Pillow mode (1, L, LA, P, RGBA, CMYK, I;16, I, F, ...) to 8-bit RGB."""
+    mode = img.mode
+    if mode == "RGB":
+        return img
+    if mode in ("RGBA", "LA", "PA", "RGBa", "La") or (mode == "P" and "transparency" in img.info):
+        return _flatten_alpha(img)
+    if mode.startswith("I;16") or mode in ("I", "F"):
+        arr = np.asarray(img, dtype=np.float32)
+        lo, hi = float(arr.min()), float(arr.max())
+        scaled = (arr - lo) * (255.0 / (hi - lo)) if hi > lo else np.zeros_like(arr)
+        return Image.fromarray(scaled.clip(0, 255).astype(np.uint8), "L").convert("RGB")
+    return img.convert("RGB")
+
+
+def load_image(path: str | os.PathLike, min_side: int = 256) -> Image.Image:
+    """Decode `path` to an upright RGB image whose short side is at least `min_side` when possible.
+
+    Raises ImageError with a one-line reason for any unreadable input (never blocks on a FIFO).
+    """
+    name = os.fspath(path)
+    try:
+        fh = open_regular(name)
+    except OSError as exc:
+        raise ImageError(name, os_reason(exc)) from None
+    with fh:
+        try:
+            return _decode(fh, name, min_side)
+        except UnidentifiedImageError:
+            fh.seek(0)
+            empty = fh.read(1) == b""
+            raise ImageError(name, "empty file (0 bytes)" if empty else "not an image Pillow can read") from None
+        except Image.DecompressionBombError as exc:
+            raise ImageError(name, f"refused as a decompression bomb ({exc})") from None
+        except (OSError, SyntaxError, ValueError, EOFError) as exc:
+            raise ImageError(name, f"cannot decode image ({exc})") from None
+
+
+def _decode(fh, name: str, min_side: int) -> Image.Image:
+    with Image.open(fh) as img:  # opening reads the header only; animated files open on frame 0
+        width, height = img.size
+        if width * height > MAX_PIXELS:
+            raise ImageError(name, f"image too large ({width}x{height} pixels, limit {MAX_PIXELS})")
+        if img.format == "JPEG":
+            img.draft("RGB", (min_side, min_side))
+        img.load()
+        return to_rgb(ImageOps.exif_transpose(img))
+
+
+def preprocess(img: Image.Image, spec: Preprocess) -> np.ndarray:
+    """Centre-crop the fraction `spec.crop_fraction` of the short side, resize bicubic: [size, size, 3] uint8."""
+    width, height = img.size
+    crop = max(1, int(round(spec.crop_fraction * min(width, height))))
+    left = (width - crop + 1) // 2
+    top = (height - crop + 1) // 2
+    img = img.resize((spec.size, spec.size), Image.Resampling.BICUBIC, box=(left, top, left + crop, top + crop))
+    return np.asarray(img, dtype=np.uint8)
+
+
+def load_and_preprocess(path: str | os.PathLike, spec: Preprocess) -> np.ndarray:
+    """Decode and preprocess one image file into a [size, size, 3] uint8 array (raises ImageError)."""
+    min_side = int(np.ceil(spec.size / spec.crop_fraction))
+    return preprocess(load_image(path, min_side=min_side), spec)
+
+
+def decode_batches(inputs: Iterable[str], spec: Preprocess, batch_size: int, pool: Executor,
+                   ahead: int = 2) -> Iterator[list[tuple[str, np.ndarray | ImageError]]]:
+    """Batches of (path, pixels or the ImageError saying why not), decoded up to `ahead` batches ahead in
+    `pool`, in input order."""
+    pending: deque[tuple[str, Future]] = deque()
+    source = iter(inputs)
+
+    def fill() -> None:
+        while len(pending) < ahead * batch_size:
+            path = next(source, None)
+            if path is None:
+                return
+            pending.append((path, pool.submit(load_and_preprocess, path, spec)))
+
+    fill()
+    while pending:
+        batch = [pending.popleft() for _ in range(min(batch_size, len(pending)))]
+        fill()
+        yield [(path, _outcome(path, future)) for path, future in batch]
+
+
+def _outcome(path: str, future: Future) -> np.ndarray | ImageError:
+    """The decoded array, or the error that explains in one line why there is none."""
+    try:
+        return future.result()
+    except ImageError as exc:
+        return exc
+    except Exception as exc:  # a decoder bug must not take down the batch
+        return ImageError(path, f"unexpected error while decoding ({type(exc).__name__}: {exc})")

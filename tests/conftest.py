@@ -21,10 +21,15 @@ def needs_shared(sub: str = "") -> pytest.MarkDecorator:
     return pytest.mark.skipif(not path.exists(), reason=f"evaluation data {path} is absent")
 
 
-def run_cli(*args: str, stdin: str | None = None, env: dict | None = None) -> subprocess.CompletedProcess:
-    """Run the real `zsclf` entry point in a subprocess (stdout is a pipe, so output is JSON Lines)."""
-    return subprocess.run([sys.executable, "-m", "zsclf.cli", *args], input=stdin, capture_output=True,
+def run_cli(*args: str, stdin: str | None = None, env: dict | None = None,
+            expect: int | None = None) -> subprocess.CompletedProcess:
+    """Run the real `zsclf` entry point in a subprocess (stdout is a pipe, so output is JSON Lines);
+    with `expect`, assert the exit code."""
+    proc = subprocess.run([sys.executable, "-m", "zsclf.cli", *args], input=stdin, capture_output=True,
                           text=True, env={**os.environ, **(env or {})}, timeout=600)
+    if expect is not None:
+        assert proc.returncode == expect, f"exit {proc.returncode}, expected {expect}: {proc.stderr}"
+    return proc
 
 
 @pytest.fixture(scope="session")
@@ -44,13 +49,6 @@ def default_index(models_ready) -> Path:
     if not (DEFAULT_INDEX / "meta.json").exists():
         pytest.skip("default ImageNet-21K index not built; run `make setup`")
     return DEFAULT_INDEX
-
-
-@pytest.fixture(scope="session")
-def classifier(default_index):
-    from zsclf import Classifier
-
-    return Classifier.load(default_index, device="cpu")
 
 
 @pytest.fixture(scope="session")

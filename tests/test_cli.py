@@ -106,7 +106,7 @@ def test_exclude_seen_never_returns_training_classes(default_index):
 
 
 def test_seen_gate_gives_the_cnn_classes_with_probabilities(default_index):
-    proc = run_cli("predict", str(IMAGES / "coffee.png"), "--seen-gate", "0.5", "-k", "3")
+    proc = run_cli("predict", str(IMAGES / "coffee.png"), "--seen-gate", "0.5", "-k", "3", expect=0)
     preds = jsonl(proc.stdout)[0]["predictions"]
     assert preds[0]["id"] == "n07920052" and preds[0]["score"] > 0.5  # espresso, the CNN's own top class
     assert sum(p["score"] for p in preds) <= 1.0 + 1e-6 and [p["score"] for p in preds] == sorted(
@@ -114,7 +114,7 @@ def test_seen_gate_gives_the_cnn_classes_with_probabilities(default_index):
 
 
 def test_min_score_drops_low_scores(default_index):
-    proc = run_cli("predict", str(IMAGES / "chelsea.png"), "-k", "50", "--min-score", "0.8")
+    proc = run_cli("predict", str(IMAGES / "chelsea.png"), "-k", "50", "--min-score", "0.8", expect=0)
     preds = jsonl(proc.stdout)[0]["predictions"]
     assert 0 < len(preds) < 50 and all(p["score"] >= 0.8 for p in preds)
 
@@ -198,7 +198,7 @@ def test_info_reports_providers_and_checksums(default_index):
 
 
 def test_locations_follow_environment(tmp_path, models_ready):
-    proc = run_cli("info", "--json", "--no-checksums", env={"ZSCLF_INDEX": str(tmp_path / "elsewhere")})
+    proc = run_cli("info", "--json", "--no-checksums", env={"ZSCLF_INDEX": str(tmp_path / "elsewhere")}, expect=0)
     data = json.loads(proc.stdout)
     assert data["locations"]["default_index"] == str(tmp_path / "elsewhere")
     assert "no index there" in data["index"]["error"]
@@ -207,8 +207,8 @@ def test_locations_follow_environment(tmp_path, models_ready):
 
 
 def test_version_and_help():
-    assert run_cli("--version").stdout.startswith("zsclf ")
-    out = run_cli("--help").stdout
+    assert run_cli("--version", expect=0).stdout.startswith("zsclf ")
+    out = run_cli("--help", expect=0).stdout
     assert all(cmd in out for cmd in ("predict", "build-index", "info"))
 
 
@@ -237,16 +237,16 @@ def test_build_index_never_overwrites_something_else(models_ready, tmp_path):
 def test_plain_label_list_records_the_template_it_really_used(models_ready, tmp_path):
     labels = tmp_path / "l.txt"
     labels.write_text("espresso\ntabby cat\n")
-    run_cli("build-index", str(labels), "-o", str(tmp_path / "i"), "-q")
+    run_cli("build-index", str(labels), "-o", str(tmp_path / "i"), "-q", expect=0)
     assert json.loads((tmp_path / "i" / "meta.json").read_text())["template"] == "name"  # no glosses to add
-    preds = jsonl(run_cli("predict", "--index", str(tmp_path / "i"), str(IMAGES / "coffee.png")).stdout)
+    preds = jsonl(run_cli("predict", "--index", str(tmp_path / "i"), str(IMAGES / "coffee.png"), expect=0).stdout)
     assert preds[0]["predictions"][0]["label"] == "espresso" and preds[0]["predictions"][0]["score"] > 0.9
 
 
 def test_small_index_edge_cases(models_ready, tmp_path):
     labels = tmp_path / "l.tsv"
     labels.write_text("wnid\tlabel\nn07920052\tespresso\nx1\tfoo\tbar\n".replace("\tbar", " bar"))
-    run_cli("build-index", str(labels), "-o", str(tmp_path / "i"), "-q")
+    run_cli("build-index", str(labels), "-o", str(tmp_path / "i"), "-q", expect=0)
     manifest = tmp_path / "m.tsv"
     manifest.write_text(f"path\tlabel\n{IMAGES / 'coffee.png'}\tfoo bar\n")
     proc = run_cli("eval", str(manifest), "--index", str(tmp_path / "i"), "--exclude-seen", "--json")
@@ -254,7 +254,7 @@ def test_small_index_edge_cases(models_ready, tmp_path):
     assert json.loads(proc.stdout)["hit"]["@1"] == 1.0  # espresso excluded: foo bar is all that is left
     nothing = tmp_path / "n.tsv"
     nothing.write_text(f"path\tlabel\n{IMAGES / 'coffee.png'}\tzebra\n")
-    report = json.loads(run_cli("eval", str(nothing), "--index", str(tmp_path / "i"), "--json").stdout)
+    report = json.loads(run_cli("eval", str(nothing), "--index", str(tmp_path / "i"), "--json", expect=0).stdout)
     assert report["evaluated"] == 0 and report["hit"]["@1"] is None  # valid JSON: null, not NaN
 
 

@@ -101,13 +101,13 @@ def test_eval_cli_on_a_small_manifest(default_index, tmp_path):
     assert report["evaluated"] == 2 and report["unmatched"] == {"n99999999": 1}
     assert report["hit"]["@20"] == 1.0 and set(report["hp"]) == {"@1", "@2", "@5", "@10", "@20"}
     assert report["cnn_softmax"]["images"] == 2
-    table = run_cli("eval", str(manifest), "-q")
+    table = run_cli("eval", str(manifest), "-q", expect=0)
     assert "hierarchical precision" in table.stdout and "not in the index" in table.stdout
 
 
 @needs_shared("flowers12")
 def test_eval_flowers_subset_reports_unseen_ground_truth(default_index):
-    proc = run_cli("eval", str(SHARED / "flowers12" / "labels.tsv"), "--only", "test/daisy", "--json")
+    proc = run_cli("eval", str(SHARED / "flowers12" / "labels.tsv"), "--only", "test/daisy", "--json", expect=0)
     report = json.loads(proc.stdout)
     assert report["images"] == 20 and report["evaluated"] == 20
     assert report["hit"]["@5"] >= 0.5  # daisy is a seen class

@@ -145,7 +145,8 @@ def test_five_photos_per_species_beat_zero_shot(models_ready, tmp_path):
     proc = run_cli("build-index", "--examples", flowers_manifest(tmp_path, "train"), "--shots", "5",
                    "-o", str(out), "-q")
     assert proc.returncode == 0, proc.stderr
-    report = json.loads(run_cli("eval", flowers_manifest(tmp_path, "test"), "--index", str(out), "--json").stdout)
+    report = json.loads(run_cli("eval", flowers_manifest(tmp_path, "test"), "--index", str(out), "--json",
+                                expect=0).stdout)
     assert report["evaluated"] == 240 and report["hit"]["@1"] >= 0.8  # chance is 1/12
 
 
@@ -165,7 +166,7 @@ def test_train_reduces_loss_beats_chance_and_projection_is_checked(default_index
     # an index with another template is refused, clearly
     labels = tmp_path / "l.txt"
     labels.write_text("bluebell\nbuttercup\n")
-    run_cli("build-index", str(labels), "--template", "name", "-o", str(tmp_path / "names"), "-q")
+    run_cli("build-index", str(labels), "--template", "name", "-o", str(tmp_path / "names"), "-q", expect=0)
     refused = run_cli("predict", "--index", str(tmp_path / "names"), "--projection", str(out),
                       str(IMAGES / "chelsea.png"))
     assert refused.returncode == 2 and "template" in refused.stderr

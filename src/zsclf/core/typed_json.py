@@ -48,13 +48,18 @@ def load(cls: type[T], data: object, source: str, prefix: str = "") -> T:
 
 def dump(obj: object) -> dict:
     """The JSON object for a dataclass instance (fields that are None are left out)."""
-    out = {}
-    for f in dataclasses.fields(obj):  # type: ignore[arg-type]
-        value = getattr(obj, f.name)
-        if value is None:
-            continue
-        out[f.name] = dump(value) if dataclasses.is_dataclass(value) else value
-    return out
+    return {f.name: _plain(getattr(obj, f.name)) for f in dataclasses.fields(obj)  # type: ignore[arg-type]
+            if getattr(obj, f.name) is not None}
+
+
+def _plain(value: object) -> object:
+    if dataclasses.is_dataclass(value):
+        return dump(value)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
 
 
 def read_json(path: Path, what: str, limit: int = 16 << 20) -> object:

@@ -70,8 +70,6 @@ class ClassifierConfig:
 def projection_for_index(index: LabelIndex, where: str | Path, encoder: ImageEncoder, top_t: int = DEFAULT_TOP_T,
                          projection_file: str | Path | None = None) -> Projection:
     """The query projection an index was built for, checked against the encoder and the index."""
-    from .projection_file import load_projection
-
     meta = index.meta
     compat.check_image_encoder(meta, encoder.ref, where)
     compat.check_takes_projection(meta, projection_file is not None, where)
@@ -79,6 +77,8 @@ def projection_for_index(index: LabelIndex, where: str | Path, encoder: ImageEnc
     if meta.space == "visual":
         base = VisualProjection(encoder.visual_statistics()[1], meta.visual_transform or "centre")
     elif projection_file is not None:
+        from .projection_file import load_projection
+
         devise = load_projection(projection_file)
         compat.check_same_projection(meta, devise, where, projection_file)
         compat.check_projection(devise, encoder.ref, meta.text_space, projection_file)

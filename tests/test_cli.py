@@ -254,8 +254,8 @@ def test_small_index_edge_cases(models_ready, tmp_path):
     assert json.loads(proc.stdout)["hit"]["@1"] == 1.0  # espresso excluded: foo bar is all that is left
     nothing = tmp_path / "n.tsv"
     nothing.write_text(f"path\tlabel\n{IMAGES / 'coffee.png'}\tzebra\n")
-    report = json.loads(run_cli("eval", str(nothing), "--index", str(tmp_path / "i"), "--json", expect=0).stdout)
-    assert report["evaluated"] == 0 and report["hit"]["@1"] is None  # valid JSON: null, not NaN
+    proc = run_cli("eval", str(nothing), "--index", str(tmp_path / "i"), "--json", expect=2)
+    assert "no label of" in proc.stderr and "zebra" in proc.stderr and proc.stdout == ""
 
 
 def test_no_inputs_write_nothing_to_stdout(default_index, tmp_path):

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from conftest import ROOT
+from zsclf.data.dataset import read_dataset
 from zsclf.data.labels import imagenet1k, read_hypernyms, read_labels
 from zsclf.errors import ZsclfError
 
@@ -56,11 +59,48 @@ def test_non_utf8_and_missing(tmp_path):
         read_labels(tmp_path / "missing.txt")
 
 
-def test_unknown_template(tmp_path):
+@pytest.mark.parametrize("template,needle", [
+    ("bogus", "names no field"), ("{nme}", "unknown field {nme}"), ("{0}", "unknown field {0}"),
+    ("a {name", "not a valid format string"), ("{name.upper}", "unknown field {name.upper}"),
+])
+def test_bad_templates_are_refused_naming_the_allowed_fields(tmp_path, template, needle):
     path = tmp_path / "l.txt"
     path.write_text("cat\n")
-    with pytest.raises(ZsclfError, match="unknown label template"):
-        read_labels(path).texts("bogus")
+    with pytest.raises(ZsclfError, match=re.escape(needle)) as caught:
+        read_labels(path).texts(template)
+    assert "{name}, {lemmas}, {description}" in str(caught.value)
+    assert read_labels(path).texts("{name} ({description})") == ["cat (cat)"]
+
+
+def test_tsv_quotes_are_ordinary_characters(tmp_path):
+    path = tmp_path / "l.tsv"
+    path.write_text('id\tlabel\nn1\t"Weird Al\nn2\tbanana\nn3\t"quoted"\n')
+    assert read_labels(path).names == ['"Weird Al', "banana", '"quoted"']
+
+
+def test_any_line_ending_and_long_fields(tmp_path):
+    path = tmp_path / "cr.txt"
+    path.write_bytes(b"one\rtwo\rthree\r")
+    assert read_labels(path).names == ["one", "two", "three"]
+    long = "x" * 200_000
+    for name, text in (("l.tsv", f"label\tgloss\nthing\t{long}\n"), ("l.csv", f'label,gloss\nthing,"{long}"\n')):
+        (tmp_path / name).write_text(text)
+        assert read_labels(tmp_path / name).descriptions == [long]
+
+
+def test_manifest_problems_name_the_line(tmp_path):
+    short = tmp_path / "m.tsv"
+    short.write_text("path\tlabel\ta.jpg\tcat\nb.jpg\n".replace("\ta.jpg", "\na.jpg"))
+    with pytest.raises(ZsclfError, match=r"m.tsv:3: expected at least 2 columns, got 1"):
+        read_dataset(short)
+    latin = tmp_path / "latin.tsv"
+    latin.write_bytes("path\tlabel\nb.jpg\tcaf\xe9\n".encode("latin-1"))
+    with pytest.raises(ZsclfError, match="manifest is not UTF-8"):
+        read_dataset(latin)
+    broken = tmp_path / "q.csv"
+    broken.write_text('path,label\na.jpg,"cat\n')
+    with pytest.raises(ZsclfError, match=r"q.csv:\d+: cannot parse manifest"):
+        read_dataset(broken)
 
 
 def test_committed_imagenet_files():

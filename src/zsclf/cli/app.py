@@ -7,6 +7,7 @@ unusable model/index/file, with a one-line message saying how to fix it. The lib
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Annotated
 
@@ -41,10 +42,25 @@ def _main(
     """Zero-shot image classification over tens of thousands of labels."""
 
 
+INTERNAL_ERROR = 70  # EX_SOFTWARE: a bug in zsclf, not in the input
+
+
 def main() -> None:
-    """Console-script entry point: run a command, turning the library's errors into one line and exit 2."""
+    """Console-script entry point: run a command, turning the library's errors into one line and exit 2.
+
+    Anything else that escapes is a bug: one line saying so (exit 70), the traceback only with
+    ZSCLF_DEBUG=1.
+    """
+    if sys.stdout is not None and hasattr(sys.stdout, "reconfigure"):
+        sys.stdout.reconfigure(errors="backslashreplace")  # paths that are not UTF-8 never crash a report
     try:
         app()
     except ZsclfError as exc:
         error(str(exc))
         sys.exit(2)
+    except Exception as exc:
+        if os.environ.get("ZSCLF_DEBUG"):
+            raise
+        error(f"internal error ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}); "
+              "this is a bug in zsclf: please report it (ZSCLF_DEBUG=1 shows the traceback)")
+        sys.exit(INTERNAL_ERROR)

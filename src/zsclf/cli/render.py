@@ -128,7 +128,11 @@ def write_results(results: Iterable[Result], fmt: str | None) -> tuple[int, int]
         for result in results:
             if sys.stdout is None:
                 raise OSError("stdout is closed")
-            writer = writer or make_writer(fmt or default_format(sys.stdout))
+            if writer is None:
+                fmt = fmt or default_format(sys.stdout)
+                # paths that are not UTF-8: their own bytes in CSV/TSV, \udcXX escapes in JSON and tables
+                sys.stdout.reconfigure(errors="surrogateescape" if fmt in ("csv", "tsv") else "backslashreplace")
+                writer = make_writer(fmt)
             total += 1
             if result.error is not None:
                 failed += 1

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 
+from .terminal import stdout_console, write_stdout
+
 
 def print_json(data: dict) -> None:
     """JSON on stdout; JSON has no NaN, so metrics that could not be computed become null."""
-    print(json.dumps(_no_nan(data), indent=2))
+    write_stdout(json.dumps(_no_nan(data), indent=2) + "\n")
 
 
 def _no_nan(value):
@@ -22,90 +24,86 @@ def _no_nan(value):
 
 def print_info(data: dict) -> None:
     """Human-readable rendering of `collect_info`."""
-    from rich.console import Console
-
-    console = Console(soft_wrap=True, highlight=False)
-    console.print(f"[bold]zsclf {data['zsclf']}[/bold]  (Python {data['python']}, {data['platform']})")
-    console.print("packages: " + ", ".join(f"{k} {v}" for k, v in data["packages"].items()))
-    ort_info = data["onnxruntime"]
-    console.print(f"onnxruntime providers available: {', '.join(ort_info['available'])}")
-    problem = f"  ({ort_info['error']})" if "error" in ort_info else ""
-    console.print(f"onnxruntime providers in use:    {', '.join(ort_info['in_use'] or ['-'])} "
-                  f"-> encoder runs on {ort_info['device'] or '?'}{problem}")
-    fi = data["faiss"]
-    console.print(f"faiss {fi['version']}: {'GPU' if fi['gpu_build'] else 'CPU'} build, {fi['gpus']} GPU(s), "
-                  f"search runs on {fi['search_device']}")
-    for key, value in data["locations"].items():
-        console.print(f"{key + ':':<15} {value}")
-    models = data["models"]
-    if "error" in models:
-        console.print(f"[red]models: {models['error']}[/red]")
-    for name, m in models.items() if "error" not in models else []:
-        state = "missing" if not m["present"] else {True: "sha256 ok", False: "[red]sha256 MISMATCH[/red]",
-                                                     None: "present"}[m.get("sha256_ok")]
-        size = f"{m['bytes'] / 1e6:.1f} MB" if m.get("bytes") else ""
-        console.print(f"model {name} ({m['kind']}): {m['file']} {size} {state} [dim]{m['sha256'][:16]}[/dim]")
-    idx = data["index"]
-    if "error" in idx:
-        console.print(f"[yellow]index: {idx['error']}[/yellow]")
-    else:
-        meta = idx["meta"]
-        console.print(f"index {idx['path']}: {meta['count']} labels, {meta['dim']}-d {meta['kind']} "
-                      f"{meta['space']} space, template {meta.get('template')!r}, text encoder "
-                      f"{meta['text_encoder']['name']}, built {meta.get('created')}"
-                      + (f" [dim]sha256 {idx['index_sha256'][:16]}[/dim]" if "index_sha256" in idx else ""))
+    with stdout_console(soft_wrap=True, highlight=False) as console:
+        console.print(f"[bold]zsclf {data['zsclf']}[/bold]  (Python {data['python']}, {data['platform']})")
+        console.print("packages: " + ", ".join(f"{k} {v}" for k, v in data["packages"].items()))
+        ort_info = data["onnxruntime"]
+        console.print(f"onnxruntime providers available: {', '.join(ort_info['available'])}")
+        problem = f"  ({ort_info['error']})" if "error" in ort_info else ""
+        console.print(f"onnxruntime providers in use:    {', '.join(ort_info['in_use'] or ['-'])} "
+                      f"-> encoder runs on {ort_info['device'] or '?'}{problem}")
+        fi = data["faiss"]
+        console.print(f"faiss {fi['version']}: {'GPU' if fi['gpu_build'] else 'CPU'} build, {fi['gpus']} GPU(s), "
+                      f"search runs on {fi['search_device']}")
+        for key, value in data["locations"].items():
+            console.print(f"{key + ':':<15} {value}")
+        models = data["models"]
+        if "error" in models:
+            console.print(f"[red]models: {models['error']}[/red]")
+        for name, m in models.items() if "error" not in models else []:
+            state = "missing" if not m["present"] else {True: "sha256 ok", False: "[red]sha256 MISMATCH[/red]",
+                                                         None: "present"}[m.get("sha256_ok")]
+            size = f"{m['bytes'] / 1e6:.1f} MB" if m.get("bytes") else ""
+            console.print(f"model {name} ({m['kind']}): {m['file']} {size} {state} [dim]{m['sha256'][:16]}[/dim]")
+        idx = data["index"]
+        if "error" in idx:
+            console.print(f"[yellow]index: {idx['error']}[/yellow]")
+        else:
+            meta = idx["meta"]
+            console.print(f"index {idx['path']}: {meta['count']} labels, {meta['dim']}-d {meta['kind']} "
+                          f"{meta['space']} space, template {meta.get('template')!r}, text encoder "
+                          f"{meta['text_encoder']['name']}, built {meta.get('created')}"
+                          + (f" [dim]sha256 {idx['index_sha256'][:16]}[/dim]" if "index_sha256" in idx else ""))
 
 
 def print_eval(report: dict) -> None:
     """Human-readable rendering of an `evaluate` report."""
-    from rich.console import Console
     from rich.table import Table
 
-    console = Console(highlight=False)
-    console.print(f"[bold]{report['data']}[/bold]: {report['evaluated']} of {report['images']} images evaluated "
-                  f"against {report['labels_in_index']} labels ({report['projection']}"
-                  f"{', excluding seen classes' if report['exclude_seen'] else ''})")
-    table = Table("metric", *report["hit"].keys())
-    table.add_row("hit", *(f"{v:.3f}" for v in report["hit"].values()))
-    if "hp" in report:
-        table.add_row("hierarchical precision", *(f"{v:.3f}" for v in report["hp"].values()))
-    console.print(table)
-    console.print(f"mean per-class accuracy: {report['mean_per_class_accuracy']:.3f}")
-    if "cnn_softmax" in report:
-        ref = report["cnn_softmax"]
-        console.print(f"CNN's own softmax over its 1,000 classes ({ref['images']} images): "
-                      f"top-1 {ref['hit']['@1']:.3f}, top-5 {ref['hit']['@5']:.3f}")
-    if report["unmatched"]:
-        shown = ", ".join(f"{k} ({v})" for k, v in list(report["unmatched"].items())[:8])
-        console.print(f"[yellow]ground truth not in the index (not scored): {shown}[/yellow]")
-    if report["failed"]:
-        console.print(f"[red]{report['failed']} images failed: {'; '.join(report['errors'][:3])}[/red]")
-    if report["confusions"]:
-        console.print("most confused: " + "; ".join(f"{c['true']} -> {c['predicted']} ({c['count']})"
-                                                    for c in report["confusions"][:5]))
+    with stdout_console(highlight=False) as console:
+        console.print(f"[bold]{report['data']}[/bold]: {report['evaluated']} of {report['images']} images evaluated "
+                      f"against {report['labels_in_index']} labels ({report['projection']}"
+                      f"{', excluding seen classes' if report['exclude_seen'] else ''})")
+        table = Table("metric", *report["hit"].keys())
+        table.add_row("hit", *(f"{v:.3f}" for v in report["hit"].values()))
+        if "hp" in report:
+            table.add_row("hierarchical precision", *(f"{v:.3f}" for v in report["hp"].values()))
+        console.print(table)
+        console.print(f"mean per-class accuracy: {report['mean_per_class_accuracy']:.3f}")
+        if "cnn_softmax" in report:
+            ref = report["cnn_softmax"]
+            console.print(f"CNN's own softmax over its 1,000 classes ({ref['images']} images): "
+                          f"top-1 {ref['hit']['@1']:.3f}, top-5 {ref['hit']['@5']:.3f}")
+        if report["unmatched"]:
+            shown = ", ".join(f"{k} ({v})" for k, v in list(report["unmatched"].items())[:8])
+            console.print(f"[yellow]ground truth not in the index (not scored): {shown}[/yellow]")
+        if report["failed"]:
+            console.print(f"[red]{report['failed']} images failed: {'; '.join(report['errors'][:3])}[/red]")
+        if report["confusions"]:
+            console.print("most confused: " + "; ".join(f"{c['true']} -> {c['predicted']} ({c['count']})"
+                                                        for c in report["confusions"][:5]))
 
 
 def print_benchmark(result: dict) -> None:
     """Human-readable rendering of a `zsclf benchmark` result."""
-    from rich.console import Console
     from rich.table import Table
 
-    console = Console(highlight=False)
-    m = result["machine"]
-    console.print(f"[bold]{m['cpu']}[/bold], {m['cores']} cores, Python {m['python']}; {result['source']} images")
-    columns = [f"{r['device']['encoder']} encoder / {r['device']['search']} search" for r in result["runs"]]
-    table = Table("stage", *columns)
-    for stage in result["runs"][0]["images_per_s"]:
-        table.add_row(f"{stage} (images/s)", *(f"{r['images_per_s'][stage]:,.1f}" for r in result["runs"]))
-    for ratio in result["runs"][0]["ratios"]:
-        table.add_row(ratio, *(f"{r['ratios'][ratio]:.2f}" for r in result["runs"]))
-    table.add_row("batch-1 latency (ms, median)", *(f"{r['batch1_latency_ms']['median']:.1f}" for r in result["runs"]))
-    table.add_row("index load (s)", *(f"{r['index_load_s']:.3f}" for r in result["runs"]))
-    table.add_row("peak RSS (MB)", *(f"{r['peak_rss_mb']:.0f}" for r in result["runs"]))
-    table.add_row("cold start, 1-image predict (s, median)",
-                  *(f"{r['cold_start']['median_s']:.3f}" if "cold_start" in r else "-" for r in result["runs"]))
-    console.print(table)
-    if result.get("skipped"):
-        console.print(f"[yellow]skipped {len(result['skipped'])} unreadable images (first: {result['skipped'][0]})[/yellow]")
-    r = result["runs"][0]
-    console.print(f"{r['images']} images, batch {r['batch_size']}, {r['threads']} threads, {r['labels']} labels")
+    with stdout_console(highlight=False) as console:
+        m = result["machine"]
+        console.print(f"[bold]{m['cpu']}[/bold], {m['cores']} cores, Python {m['python']}; {result['source']} images")
+        columns = [f"{r['device']['encoder']} encoder / {r['device']['search']} search" for r in result["runs"]]
+        table = Table("stage", *columns)
+        for stage in result["runs"][0]["images_per_s"]:
+            table.add_row(f"{stage} (images/s)", *(f"{r['images_per_s'][stage]:,.1f}" for r in result["runs"]))
+        for ratio in result["runs"][0]["ratios"]:
+            table.add_row(ratio, *(f"{r['ratios'][ratio]:.2f}" for r in result["runs"]))
+        table.add_row("batch-1 latency (ms, median)", *(f"{r['batch1_latency_ms']['median']:.1f}" for r in result["runs"]))
+        table.add_row("index load (s)", *(f"{r['index_load_s']:.3f}" for r in result["runs"]))
+        table.add_row("peak RSS (MB)", *(f"{r['peak_rss_mb']:.0f}" for r in result["runs"]))
+        table.add_row("cold start, 1-image predict (s, median)",
+                      *(f"{r['cold_start']['median_s']:.3f}" if "cold_start" in r else "-" for r in result["runs"]))
+        console.print(table)
+        if result.get("skipped"):
+            console.print(f"[yellow]skipped {len(result['skipped'])} unreadable images (first: {result['skipped'][0]})[/yellow]")
+        r = result["runs"][0]
+        console.print(f"{r['images']} images, batch {r['batch_size']}, {r['threads']} threads, {r['labels']} labels")

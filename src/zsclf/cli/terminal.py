@@ -6,7 +6,13 @@ the results.
 
 from __future__ import annotations
 
+import io
+import shutil
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from ..errors import ZsclfError
 
 PREFIX = "zsclf"
 
@@ -31,6 +37,32 @@ def note(message: str) -> None:
 def error(message: str) -> None:
     """An error line: `zsclf: error: message`."""
     say(f"{PREFIX}: error: {message}")
+
+
+def write_stdout(text: str) -> None:
+    """Write a report to stdout; a stdout that is closed or cannot take it (full disk) is a ZsclfError."""
+    if sys.stdout is None:
+        raise ZsclfError("cannot write to stdout: it is closed")
+    try:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        raise
+    except OSError as exc:
+        raise ZsclfError(f"cannot write to stdout: {exc.strerror or exc}") from None
+
+
+@contextmanager
+def stdout_console(**options) -> Iterator:
+    """A Rich console whose output goes to stdout (through `write_stdout`) when the block ends;
+    colours and the terminal's width only when stdout is a terminal."""
+    from rich.console import Console
+
+    tty = sys.stdout is not None and sys.stdout.isatty()
+    buffer = io.StringIO()
+    width = shutil.get_terminal_size().columns if tty else 120
+    yield Console(file=buffer, force_terminal=tty, no_color=not tty, width=width, **options)
+    write_stdout(buffer.getvalue())
 
 
 def stderr_console():

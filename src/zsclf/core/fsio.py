@@ -58,6 +58,16 @@ def os_reason(exc: OSError) -> str:
     return exc.strerror or str(exc)
 
 
+def regular_file_problem(path: str | os.PathLike) -> str | None:
+    """Why `path` is not an existing regular file ("no such file", "is a FIFO (named pipe), not a regular
+    file", ...), or None when it is one. Follows symbolic links; never opens the file."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as exc:
+        return os_reason(exc)
+    return None if stat.S_ISREG(mode) else f"is {file_kind(mode)}, not a regular file"
+
+
 def read_bytes(path: Path, what: str, limit: int) -> bytes:
     """The bytes of a regular file of at most `limit` bytes; otherwise one ZsclfError naming `path` and `what`."""
     try:

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import csv
-import io
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import ZsclfError
 from .image_files import walk_images
+from .tables import cell, pick_column, read_table
 
 PATH_COLUMNS = ("path", "image", "image_path", "file", "filename")
 LABEL_COLUMNS = ("label", "name", "class", "class_name")
@@ -36,37 +35,41 @@ def read_dataset(source: str | Path, only: str | None = None) -> list[Sample]:
         samples = [Sample(str(p), p.parent.name) for p in walk_images(source)]
         if only:
             samples = [s for s in samples if str(Path(s.path).relative_to(source)).startswith(only)]
-    elif source.is_file():
-        samples = _read_manifest(source, only)
     else:
-        raise ZsclfError(f"{source}: no such folder or manifest")
+        samples = _read_manifest(source, only)
     if not samples:
         raise ZsclfError(f"{source}: no labelled images found" + (f" under {only!r}" if only else ""))
     return samples
 
 
+def empty_label_folders(source: str | Path) -> list[str]:
+    """Sub-folders of a folder tree that hold no image (a label with no photos); [] for a manifest."""
+    source = Path(source)
+    if not source.is_dir():
+        return []
+    return sorted(d.name for d in source.iterdir()
+                  if d.is_dir() and not d.name.startswith(".") and next(walk_images(d), None) is None)
+
+
 def _read_manifest(path: Path, only: str | None) -> list[Sample]:
-    text = path.read_text(encoding="utf-8-sig")
-    delimiter = "," if path.suffix.lower() == ".csv" else "\t"
-    rows = [r for r in csv.reader(io.StringIO(text, newline=""), delimiter=delimiter) if any(c.strip() for c in r)]
+    rows = [(n, r) for n, r in read_table(path, "manifest") if any(c.strip() for c in r)]
     if not rows:
         return []
-    header = [c.strip().lower() for c in rows[0]]
-    pick = lambda names: next((header.index(n) for n in names if n in header), None)  # noqa: E731
-    path_col = pick(PATH_COLUMNS)
+    header = rows[0][1]
+    path_col = pick_column(header, PATH_COLUMNS)
     if path_col is not None:
-        label_col, id_col, rows = pick(LABEL_COLUMNS), pick(ID_COLUMNS), rows[1:]
+        label_col, id_col, rows = pick_column(header, LABEL_COLUMNS), pick_column(header, ID_COLUMNS), rows[1:]
         if label_col is None and id_col is None:
-            raise ZsclfError(f"{path}: header {rows and header} names no label or id column")
+            raise ZsclfError(f"{path}: header {header} names no label or id column")
     else:
-        path_col, label_col, id_col = 0, 1, (2 if len(rows[0]) > 2 else None)
-    base = path.parent
+        path_col, label_col, id_col = 0, 1, (2 if len(header) > 2 else None)
     samples = []
-    for row in rows:
-        rel = row[path_col].strip()
+    for lineno, row in rows:
+        rel = cell(path, lineno, row, path_col)
         if only and not rel.startswith(only):
             continue
-        label = row[label_col].strip() if label_col is not None else ""
-        label_id = row[id_col].strip() if id_col is not None else ""
-        samples.append(Sample(str(base / rel), label or label_id, label_id))
+        label, label_id = cell(path, lineno, row, label_col), cell(path, lineno, row, id_col)
+        if not rel or not (label or label_id):
+            raise ZsclfError(f"{path}:{lineno}: a row needs a path and a label or id")
+        samples.append(Sample(str(path.parent / rel), label or label_id, label_id))
     return samples

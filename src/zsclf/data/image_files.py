@@ -28,14 +28,23 @@ def walk_images(folder: Path) -> Iterator[Path]:
                 yield path
 
 
-def expand_inputs(inputs: Iterable[str], stdin: Iterable[str] | None = None) -> Iterator[str]:
+def stdin_paths(lines: Iterable[bytes | str] | None = None) -> Iterator[str]:
+    """One path per line of stdin (read as bytes: a path that is not valid UTF-8 keeps its bytes, as
+    surrogate escapes, like a path given as an argument); blank lines are skipped."""
+    if lines is None:
+        lines = sys.stdin.buffer if sys.stdin is not None else ()
+    for raw in lines:
+        line = os.fsdecode(raw) if isinstance(raw, bytes) else raw
+        line = line.rstrip("\r\n")
+        if line.strip():
+            yield line
+
+
+def expand_inputs(inputs: Iterable[str], stdin: Iterable[bytes | str] | None = None) -> Iterator[str]:
     """Expand CLI inputs lazily: files as given, folders walked, `-` reads one path per line from stdin."""
     for item in inputs:
         if item == "-":
-            for line in stdin if stdin is not None else sys.stdin:
-                line = line.rstrip("\r\n")
-                if line.strip():
-                    yield line
+            yield from stdin_paths(stdin)
         elif os.path.isdir(item):
             yield from (str(p) for p in walk_images(Path(item)))
         else:

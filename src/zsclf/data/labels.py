@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import csv
-import io
+import string
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..core import paths
 from ..core.fsio import read_text
 from ..errors import ZsclfError
+from .tables import cell, pick_column, read_table, split_lines
 
 LABEL_COLUMNS = ("label", "name", "display_name", "class", "text")
 ID_COLUMNS = ("id", "wnid", "synset", "label_id")
@@ -23,6 +23,7 @@ TEMPLATES = {
     "lemmas": "{lemmas}",
     "gloss": "{name}: {description}",
 }
+TEMPLATE_FIELDS = ("name", "lemmas", "description")
 DEFAULT_TEMPLATE = "gloss"  # measured best on ImageNet hit@k and hp@k (README "Label text")
 
 
@@ -48,10 +49,7 @@ class LabelSet:
 
     def texts(self, template: str = DEFAULT_TEMPLATE) -> list[str]:
         """The strings to embed, one per label, from a template name or a format string."""
-        fmt = TEMPLATES.get(template, template)
-        if "{" not in fmt:
-            raise ZsclfError(f"unknown label template {template!r}: use one of {', '.join(TEMPLATES)} "
-                             "or a format string with {name}")
+        fmt = check_template(template)
         out = []
         for name, syn, desc in zip(self.names, self.synonyms, self.descriptions, strict=True):
             lemmas = syn if syn else name
@@ -62,9 +60,25 @@ class LabelSet:
         return out
 
 
-def _tidy(cell: str) -> str:
+def check_template(template: str) -> str:
+    """The format string of a template name or a user format string; anything else is one clear error."""
+    fmt = TEMPLATES.get(template, template)
+    allowed = ", ".join(f"{{{f}}}" for f in TEMPLATE_FIELDS)
+    try:
+        fields = [f for _, f, spec, conv in string.Formatter().parse(fmt) if f is not None]
+    except ValueError as exc:
+        raise ZsclfError(f"--template {template!r} is not a valid format string ({exc}); "
+                         f"use one of {', '.join(TEMPLATES)} or text with {allowed}") from None
+    unknown = [f for f in fields if f not in TEMPLATE_FIELDS]
+    if unknown or not fields:
+        what = f"has the unknown field {{{unknown[0]}}}" if unknown else "names no field"
+        raise ZsclfError(f"--template {template!r} {what}: use one of {', '.join(TEMPLATES)} or text with {allowed}")
+    return fmt
+
+
+def _tidy(text: str) -> str:
     """Collapse any run of white space (tabs, form feeds, CR) to one space and trim."""
-    return " ".join(cell.split())
+    return " ".join(text.split())
 
 
 def effective_template(labels: LabelSet, template: str) -> str:
@@ -75,14 +89,6 @@ def effective_template(labels: LabelSet, template: str) -> str:
     return "name" if template == "gloss" and not any(labels.descriptions) else template
 
 
-def _pick(header: list[str], candidates: tuple[str, ...]) -> int | None:
-    lowered = [h.strip().lower() for h in header]
-    for name in candidates:
-        if name in lowered:
-            return lowered.index(name)
-    return None
-
-
 def read_labels(path: str | Path) -> LabelSet:
     """Read a label file: `.txt` (one label per line) or `.tsv`/`.csv` with a header row.
 
@@ -91,34 +97,28 @@ def read_labels(path: str | Path) -> LabelSet:
     Blank lines and exact duplicate rows are dropped (counted); an empty result is an error.
     """
     path = Path(path)
-    text = read_text(path, "label file", 1 << 30)
-    suffix = path.suffix.lower()
     rows: list[tuple[str, str, str, str]] = []
     blank = 0
-    if suffix in (".tsv", ".csv"):
-        reader = csv.reader(io.StringIO(text, newline=""), delimiter="\t" if suffix == ".tsv" else ",")
-        header = next(reader, None)
-        if header is None:
+    if path.suffix.lower() in (".tsv", ".csv"):
+        table = read_table(path, "label file")
+        if not table:
             raise ZsclfError(f"{path}: empty label file")
-        col = _pick(header, LABEL_COLUMNS)
+        header = table[0][1]
+        col = pick_column(header, LABEL_COLUMNS)
         if col is None:
             raise ZsclfError(f"{path}: header {header} has no label column (one of {', '.join(LABEL_COLUMNS)})")
-        cols = [col, _pick(header, ID_COLUMNS), _pick(header, SYNONYM_COLUMNS), _pick(header, DESCRIPTION_COLUMNS)]
-        for lineno, record in enumerate(reader, start=2):
-            if not any(cell.strip() for cell in record):
+        cols = [col, pick_column(header, ID_COLUMNS), pick_column(header, SYNONYM_COLUMNS),
+                pick_column(header, DESCRIPTION_COLUMNS)]
+        for lineno, record in table[1:]:
+            if not any(c.strip() for c in record):
                 blank += 1
                 continue
-            if len(record) < len(header):
-                raise ZsclfError(f"{path}:{lineno}: expected {len(header)} columns, got {len(record)}")
-            values = tuple(_tidy(record[c]) if c is not None else "" for c in cols)
+            values = tuple(_tidy(cell(path, lineno, record, c)) for c in cols)
             if not values[0]:
                 raise ZsclfError(f"{path}:{lineno}: empty label")
-            rows.append(values)
+            rows.append(values)  # type: ignore[arg-type]
     else:
-        lines = text.split("\n")  # not splitlines(): a form feed inside a label is no line break
-        if lines[-1] == "":
-            lines.pop()  # the final newline ends the last line; it does not open a blank one
-        for line in lines:
+        for line in split_lines(read_text(path, "label file", 1 << 30)):
             label = _tidy(line)
             if not label:
                 blank += 1

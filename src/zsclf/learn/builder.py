@@ -25,7 +25,8 @@ import numpy as np
 from ..core.device import SessionConfig
 from ..core.progress import Progress, counter
 from ..core.vectors import normalize
-from ..data.labels import DEFAULT_TEMPLATE, LabelSet, effective_template, imagenet1k, read_labels
+from ..data.dataset import empty_label_folders
+from ..data.labels import DEFAULT_TEMPLATE, LabelSet, check_template, effective_template, imagenet1k, read_labels
 from ..errors import ZsclfError
 from ..index.label_index import LabelIndex
 from ..index.meta import (
@@ -75,6 +76,7 @@ class BuildRequest:
             raise ZsclfError(f"unknown space {self.space!r}: choose auto, text or visual")
         if self.kind not in KINDS:
             raise ZsclfError(f"unknown index kind {self.kind!r}: choose one of {', '.join(KINDS)}")
+        check_template(self.template)
         space = ("visual" if self.examples else "text") if self.space == "auto" else self.space
         if self.projection and not (self.examples and space == "text"):
             raise ZsclfError("--projection places example photos in the text space: "
@@ -107,6 +109,9 @@ def make_index(request: BuildRequest, progress: Progress | None = None) -> Build
         notes.append(f"{request.labels}: dropped {labels.dropped_blank} blank lines and "
                      f"{labels.dropped_duplicates} duplicates")
     examples = read_examples(request.examples, request.shots, request.seed) if request.examples else None
+    if request.examples and (empty := empty_label_folders(request.examples)):
+        notes.append(f"{request.examples}: {len(empty)} label folders hold no photos and were left out "
+                     f"({', '.join(empty[:5])}{', ...' if len(empty) > 5 else ''})")
     output = request.output_path()
     text = TextEncoder.load(config=SessionConfig(device="cpu", threads=request.threads))
     encoder = None

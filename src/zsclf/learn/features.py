@@ -53,7 +53,8 @@ class FeatureCache:
     def get(self, key: str) -> np.ndarray | None:
         """The cached row, or None (also for a damaged entry, which is then simply recomputed)."""
         try:
-            row = np.load(self._path(key))
+            with open_regular(self._path(key)) as fh:
+                row = np.load(fh, allow_pickle=False)
         except (OSError, ValueError, EOFError):
             return None
         return row if row.shape == (self.width,) and np.isfinite(row).all() else None

@@ -196,7 +196,7 @@ def run_training(data: str | Path, output: str | Path, only: str | None = None, 
     """
     from ..core.device import SessionConfig
     from ..data.dataset import read_dataset
-    from ..data.labels import imagenet21k_path
+    from ..data.labels import check_template, imagenet21k_path
     from ..errors import ZsclfError
     from ..index.meta import now
     from ..models.image_encoder import ImageEncoder
@@ -206,6 +206,7 @@ def run_training(data: str | Path, output: str | Path, only: str | None = None, 
     from .features import encode_images
 
     config = TrainConfig(**hyper)
+    check_template(template)
     samples = read_dataset(data, only)
     classes = list(dict.fromkeys((s.label, s.id) for s in samples))
     if len(classes) < 2:

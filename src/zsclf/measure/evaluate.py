@@ -9,6 +9,7 @@ import numpy as np
 
 from ..core.progress import Progress, counter
 from ..data.dataset import Sample
+from ..errors import ZsclfError
 
 HIT_KS = (1, 2, 5, 10, 20)
 
@@ -112,6 +113,10 @@ def evaluate(clf, samples: Sequence[Sample], ks: Sequence[int] = HIT_KS, exclude
 
     index = clf.index
     rows, unmatched = match_samples(samples, index.ids, index.names)
+    if samples and max(rows) < 0:
+        shown = ", ".join(list(unmatched)[:3])
+        raise ZsclfError(f"no label of the {len(samples)} photos is in the index ({len(index)} labels; "
+                         f"e.g. {shown}): evaluate against an index that has them (--index)")
     kmax = min(max(ks), len(index))
     seen_position = {wnid: i for i, wnid in enumerate(imagenet1k().ids)}
     ranked, logit_top, failed = [], [], []

@@ -3,13 +3,16 @@ plus the statistics of its classifier head that the visual space needs."""
 
 from __future__ import annotations
 
+import zipfile
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 
 from ..core.device import SessionConfig, create_session, default_threads
-from .registry import ModelRef, ModelSpec, Preprocess, model_spec
+from ..core.fsio import open_regular
+from ..errors import ZsclfError
+from .registry import SETUP_HINT, ModelRef, ModelSpec, Preprocess, model_spec
 
 
 class ImageEncoder:
@@ -59,5 +62,11 @@ class ImageEncoder:
 @lru_cache(maxsize=4)
 def _load_visual_statistics(path: str, sha256: str) -> tuple[np.ndarray, np.ndarray]:
     """One read per file and content (a visual-space build asks for it several times)."""
-    with np.load(path) as data:
-        return data["weight"].astype(np.float32), data["feature_mean"].astype(np.float32)
+    try:
+        with open_regular(path) as fh, np.load(fh, allow_pickle=False) as data:
+            weight, mean = data["weight"].astype(np.float32), data["feature_mean"].astype(np.float32)
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
+        raise ZsclfError(f"{path}: damaged classifier weights ({type(exc).__name__}): {SETUP_HINT}") from None
+    if weight.ndim != 2 or mean.shape != (weight.shape[1],) or not np.isfinite(weight).all():
+        raise ZsclfError(f"{path}: damaged classifier weights (shapes {weight.shape}, {mean.shape}): {SETUP_HINT}")
+    return weight, mean

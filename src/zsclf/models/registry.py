@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from ..core import paths, typed_json
+from ..core.fsio import regular_file_problem
 from ..errors import ZsclfError
 
 SETUP_HINT = "run `make setup` (or `python tools/export_models.py`) to export the models"
@@ -102,9 +103,11 @@ class ModelSpec:
 
     def sibling(self, name: str | None, what: str) -> Path:
         """A file the manifest names next to the model (tokenizer, classifier weights); it must exist."""
-        path = self.path.parent / name if name else None
-        if path is None or not path.is_file():
-            raise ZsclfError(f"{what} of model {self.name} is missing ({path or 'not in the manifest'}): {SETUP_HINT}")
+        if not name:
+            raise ZsclfError(f"{what} of model {self.name} is not in the manifest: {SETUP_HINT}")
+        path = self.path.parent / name
+        if problem := regular_file_problem(path):
+            raise ZsclfError(f"{what} of model {self.name} ({path}) {problem}: {SETUP_HINT}")
         return path
 
 
@@ -120,7 +123,7 @@ def sha256_file(path: Path) -> str:
 def load_manifest(models_dir: Path | None = None) -> Manifest:
     """The parsed, checked manifest, or a ZsclfError saying what is wrong and how to fix it."""
     path = (models_dir or paths.models_dir()) / "manifest.json"
-    if not path.exists():
+    if not path.exists() and not path.is_symlink():
         raise ZsclfError(f"no model manifest at {path}: {SETUP_HINT}")
     return typed_json.read(Manifest, path, "the model manifest")
 
@@ -137,6 +140,6 @@ def model_spec(name: str | None = None, kind: str = "image", models_dir: Path | 
     if kind == "image" and entry.input is None:
         raise ZsclfError(f"{models_dir / 'manifest.json'}: image model {name!r} has no 'input' block: {SETUP_HINT}")
     path = models_dir / entry.file
-    if not path.is_file():
-        raise ZsclfError(f"model file {path} is missing: {SETUP_HINT}")
+    if problem := regular_file_problem(path):
+        raise ZsclfError(f"model file {path}: {problem}: {SETUP_HINT}")
     return ModelSpec(name=name, path=path, entry=entry)

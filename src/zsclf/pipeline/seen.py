@@ -11,7 +11,7 @@ import numpy as np
 
 from ..core import paths
 from ..core.device import SessionConfig
-from ..core.fsio import atomic_file
+from ..core.fsio import atomic_file, open_regular
 from ..core.vectors import normalize
 from ..data.labels import imagenet1k
 from ..index.label_index import SearchResult
@@ -38,7 +38,8 @@ def cached_seen_embeddings(text_sha256: str, template: str, label_texts: list[st
     cache = cache or paths.cache_dir()
     path = cache / f"seen-{seen_embeddings_key(text_sha256, template, label_texts)}.npy"
     try:
-        matrix = np.load(path)
+        with open_regular(path) as fh:
+            matrix = np.load(fh, allow_pickle=False)
         if matrix.ndim == 2 and len(matrix) == len(label_texts) and np.isfinite(matrix).all():
             return matrix
     except (OSError, ValueError, EOFError):

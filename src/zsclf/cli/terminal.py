@@ -98,17 +98,16 @@ class ProgressBars:
                         redirect_stderr=False, transient=False)
 
     def __enter__(self):
-        if self.bars is None:
-            return None
-        self.bars.start()
-        return self
+        return None if self.bars is None else self
 
     def __exit__(self, *exc) -> None:
-        if self.bars is not None:
+        if self.bars is not None and self.tasks:
             self.bars.stop()
 
     def __call__(self, task: str, completed: int, total: int, note: str = "") -> None:
         assert self.bars is not None
+        if not self.tasks:
+            self.bars.start()  # only once there is work to show: an early error leaves stderr clean
         if task not in self.tasks:
             self.tasks[task] = self.bars.add_task(task, total=total)
         description = f"{task}: {note}" if note else task

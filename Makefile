@@ -11,10 +11,10 @@ INDEX  := indexes/imagenet21k/meta.json
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[export,dev]'
+	$(PY) -m pip install --quiet -e '.[export,dev,ray]'
 	touch $@
 
-$(MODELS) &: $(VENV)/.installed tools/export_models.py
+$(MODELS) &: $(VENV)/.installed tools/export_models.py src/zsclf/install/export.py
 	$(PY) tools/export_models.py --models-dir models
 
 $(INDEX): $(MODELS) labels/imagenet21k.tsv labels/imagenet1k.tsv

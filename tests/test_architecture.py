@@ -17,7 +17,8 @@ BELOW = {  # the groups each group may import (errors and version: everyone)
     "pipeline": {"core", "models", "data", "index"},
     "learn": {"core", "models", "data", "index", "pipeline"},
     "measure": {"core", "models", "data", "index", "pipeline", "learn"},
-    "cli": {"core", "models", "data", "index", "pipeline", "learn", "measure"},
+    "install": {"core", "models", "data", "index", "pipeline", "learn"},
+    "cli": {"core", "models", "data", "index", "pipeline", "learn", "measure", "install"},
 }
 EVERYONE = {"errors", "version"}
 
@@ -62,6 +63,16 @@ def test_imports_flow_one_way(path):
 def test_the_pipeline_never_imports_building_or_training():
     for path in (PACKAGE / "pipeline").glob("*.py"):
         assert not imported_groups(path) & {"learn", "measure", "cli"}, path.name
+
+
+def test_optional_engines_are_imported_only_inside_functions():
+    """pyarrow and ray (the batch extras) are never imported at module level, anywhere: `predict`,
+    `zsclf --help` and a `batch --engine local` without Ray run without them."""
+    for path in modules():
+        top = [n for n in ast.parse(path.read_text()).body if isinstance(n, (ast.Import, ast.ImportFrom))]
+        names = {a.name.split(".")[0] for n in top if isinstance(n, ast.Import) for a in n.names}
+        names |= {n.module.split(".")[0] for n in top if isinstance(n, ast.ImportFrom) and n.module and not n.level}
+        assert not names & {"ray", "pyarrow"}, f"{path.relative_to(PACKAGE)} imports {names & {'ray', 'pyarrow'}}"
 
 
 def test_modules_and_commands_stay_small():

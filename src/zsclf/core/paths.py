@@ -7,7 +7,7 @@ where `ZSCLF_HOME` defaults to the source checkout the package runs from (the fo
 | location        | variable       | default                              |
 |-----------------|----------------|--------------------------------------|
 | models          | ZSCLF_MODELS   | $ZSCLF_HOME/models                   |
-| label files     | ZSCLF_LABELS   | $ZSCLF_HOME/labels                   |
+| label files     | ZSCLF_LABELS   | $ZSCLF_HOME/labels, else the package's own copy (zsclf/resources/labels) |
 | default index   | ZSCLF_INDEX    | $ZSCLF_HOME/indexes/imagenet21k      |
 """
 
@@ -43,9 +43,14 @@ def models_dir() -> Path:
     return _located("ZSCLF_MODELS", home() / "models")
 
 
+PACKAGED_LABELS = Path(__file__).resolve().parents[1] / "resources" / "labels"  # in a checkout: a link to labels/
+
+
 def labels_dir() -> Path:
-    """Folder with the committed label files (imagenet1k.tsv, imagenet21k.tsv, ...)."""
-    return _located("ZSCLF_LABELS", home() / "labels")
+    """Folder with the committed label files (imagenet1k.tsv, imagenet21k.tsv, ...): ZSCLF_LABELS, else
+    ZSCLF_HOME/labels when it exists (a checkout), else the copy installed with the package."""
+    in_home = home() / "labels"
+    return _located("ZSCLF_LABELS", in_home if in_home.is_dir() or not PACKAGED_LABELS.is_dir() else PACKAGED_LABELS)
 
 
 def default_index_dir() -> Path:

@@ -1,4 +1,4 @@
-"""The model registry: `models/manifest.json` (written by tools/export_models.py), read as typed data.
+"""The model registry: `models/manifest.json` (written by install.export), read as typed data.
 
 Each model entry says which ONNX file to load, its sha256 (indexes and projections record it, so
 a mismatch is caught), what input it wants and what outputs it gives.
@@ -16,7 +16,7 @@ from ..core import paths, typed_json
 from ..core.fsio import regular_file_problem
 from ..errors import ZsclfError
 
-SETUP_HINT = "run `make setup` (or `python tools/export_models.py`) to export the models"
+SETUP_HINT = "run `zsclf setup` (in a checkout: `make setup`) to install the models"
 KINDS = ("image", "text")
 
 

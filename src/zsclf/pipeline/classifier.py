@@ -117,6 +117,9 @@ class Classifier:
     def from_config(cls, config: ClassifierConfig) -> Classifier:
         """Assemble a classifier as `config` says (see `load`)."""
         index_dir = config.index or paths.default_index_dir()
+        if config.index is None and not (index_dir.exists() or index_dir.is_symlink()):
+            raise ZsclfError(f"no default index at {index_dir}: run `zsclf setup` (in a checkout: `make setup`), "
+                             f"or `zsclf build-index LABELS -o {index_dir}`")
         label_index = load_index(index_dir)
         compat.check_text_encoder(label_index.meta, index_dir)
         configure_faiss(threads=1)  # the encoder owns the cores; see index.label_index.configure_faiss

@@ -15,7 +15,7 @@ import typer
 
 from ..errors import ZsclfError
 from ..version import __version__
-from . import benchmark, build_index, evaluate, info, predict, setup, train
+from . import batch, benchmark, build_index, evaluate, info, predict, setup, train
 from .terminal import error
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -26,6 +26,7 @@ app.command("eval")(evaluate.evaluate)
 app.command("train")(train.train)
 app.command("benchmark")(benchmark.benchmark)
 app.command("info")(info.info)
+app.command("batch")(batch.batch)
 app.command("setup")(setup.setup)
 
 

@@ -22,6 +22,11 @@ class Device(str, Enum):
     cuda = "cuda"
 
 
+class Engine(str, Enum):
+    local = "local"
+    ray = "ray"
+
+
 class IndexKind(str, Enum):
     flat = "flat"
     hnsw = "hnsw"
@@ -34,6 +39,8 @@ class Space(str, Enum):
 
 
 Index = Annotated[Path | None, typer.Option("--index", help="Index folder (default: the ImageNet-21K index).")]
+TopK = Annotated[int, typer.Option("--top-k", "-k", min=1, help="Labels per image.")]
+MinScore = Annotated[float | None, typer.Option("--min-score", help="Drop labels scoring below this cosine similarity.")]
 TopT = Annotated[int, typer.Option("--top-t", min=1, help="ConSE: how many seen classes are mixed.")]
 BatchSize = Annotated[int, typer.Option("--batch-size", min=1, help="Images per encoder batch.")]
 Threads = Annotated[int | None, typer.Option("--threads", min=1, help="Compute threads (default: all cores).")]

@@ -107,3 +107,26 @@ def print_benchmark(result: dict) -> None:
             console.print(f"[yellow]skipped {len(result['skipped'])} unreadable images (first: {result['skipped'][0]})[/yellow]")
         r = result["runs"][0]
         console.print(f"{r['images']} images, batch {r['batch_size']}, {r['threads']} threads, {r['labels']} labels")
+
+
+def print_batch(outcome, quiet: bool = False, as_json: bool = False) -> None:
+    """What `zsclf batch` did: lines on stderr (only skips and failures when quiet or with --json), and with
+    `as_json` the whole outcome as JSON on stdout."""
+    import dataclasses
+
+    from .terminal import note
+
+    brief = quiet or as_json
+    lines = [] if brief else list(outcome.notes)
+    rate = f" ({outcome.scored / outcome.seconds:,.1f} images/s)" if outcome.scored and outcome.seconds else ""
+    if not brief:
+        lines.append(f"scored {outcome.scored} of {outcome.listed} inputs into {outcome.output} "
+                     f"({outcome.parts} new part(s), {outcome.engine} engine) in {outcome.seconds:.1f} s{rate}")
+    if outcome.skipped:
+        lines.append(f"skipped {outcome.skipped} input(s) already in the output (or named twice)")
+    if outcome.failed:
+        lines.append(f"{outcome.failed} of {outcome.scored} inputs failed (their rows say why in the error column)")
+    for line in lines:
+        note(line)
+    if as_json:
+        print_json(dataclasses.asdict(outcome))

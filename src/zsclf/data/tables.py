@@ -30,8 +30,13 @@ def split_lines(text: str) -> list[str]:
 
 def read_table(path: Path, what: str, limit: int = 1 << 30) -> list[tuple[int, list[str]]]:
     """(line number, cells) for every line of a .tsv or .csv file (header included)."""
-    text = read_text(path, what, limit)
-    if path.suffix.lower() != ".csv":
+    return parse_table(read_text(path, what, limit), path, what)
+
+
+def parse_table(text: str, path: Path | str, what: str) -> list[tuple[int, list[str]]]:
+    """`read_table` on text already read; `path` (a local path or a URI) decides the dialect (.csv or not)
+    and names the file in errors."""
+    if not str(path).lower().endswith(".csv"):
         return [(n, line.split("\t")) for n, line in enumerate(split_lines(text), start=1)]
     csv.field_size_limit(MAX_FIELD)
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)

@@ -11,21 +11,25 @@ import math
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..core import paths
 from ..core.device import SessionConfig, default_threads, use_faiss_gpu
 from ..core.vectors import softmax
-from ..errors import ZsclfError
+from ..errors import ImageError, ZsclfError
 from ..index.label_index import LabelIndex, SearchResult, configure_faiss
 from ..index.store import load_index
 from ..models.image_encoder import ImageEncoder
 from . import compat
-from .encoding import EncodedBatch, encode_stream
+from .encoding import EncodedBatch, encode_decoded, encode_stream
 from .images import preprocess, to_rgb
 from .projection import DEFAULT_TOP_T, Calibrated, Projection, VisualProjection
 from .seen import apply_seen_gate, conse_for, seen_class_rows
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 
 @dataclass(frozen=True)
@@ -193,8 +197,35 @@ class Classifier:
                       exclude_seen: bool = False, min_score: float | None = None) -> Iterator[Result]:
         """Stream results for image paths, in input order; unreadable inputs give error results."""
         for out in self.stream(inputs, batch_size):
-            ranked = iter(self.rank(out.queries, top_k, exclude_seen, min_score, out.logits)
-                          if out.queries is not None else [])
-            for path, error in zip(out.paths, out.errors, strict=True):
-                yield Result(path, error=str(error)) if error is not None else Result(path, next(ranked))
+            yield from self.results(out, top_k, exclude_seen, min_score)
+
+    def results(self, out: EncodedBatch, top_k: int = 5, exclude_seen: bool = False,
+                min_score: float | None = None) -> list[Result]:
+        """The results of one encoded batch, in its order."""
+        ranked = iter(self.rank(out.queries, top_k, exclude_seen, min_score, out.logits)
+                      if out.queries is not None else [])
+        return [Result(path, error=str(error)) if error is not None else Result(path, next(ranked))
+                for path, error in zip(out.paths, out.errors, strict=True)]
+
+    def score_paths(self, paths: Iterable[str], top_k: int = 5, batch_size: int = 32, exclude_seen: bool = False,
+                    min_score: float | None = None) -> pa.Table:
+        """`predict_paths` as an Arrow table (path, labels, ids, scores, error; see pipeline.result_table):
+        the unit of work of `zsclf batch`, on every engine. Needs pyarrow."""
+        from .result_table import results_table
+
+        return results_table(self.predict_paths(paths, top_k, batch_size, exclude_seen, min_score))
+
+    def score_pixels(self, paths: Sequence[str], pixels: np.ndarray, errors: Sequence[str | None], top_k: int = 5,
+                     batch_size: int = 32, exclude_seen: bool = False, min_score: float | None = None) -> pa.Table:
+        """`score_paths` for images decoded elsewhere (batched the same way): `pixels` holds the preprocessed
+        images of the inputs whose error (the reason they could not be decoded) is None, in order."""
+        from .result_table import results_table
+
+        rows = iter(pixels)
+        decoded = [(p, ImageError(p, e) if e is not None else next(rows)) for p, e in zip(paths, errors, strict=True)]
+        results: list[Result] = []
+        for start in range(0, len(decoded), batch_size):
+            out = encode_decoded(self.encoder, decoded[start:start + batch_size], self.projection.project)
+            results += self.results(out, top_k, exclude_seen, min_score)
+        return results_table(results)
 

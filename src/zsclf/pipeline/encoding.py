@@ -53,6 +53,13 @@ def _encode(encoder: ImageEncoder, project: Project | None,
     return EncodedBatch([p for p, _ in batch], errors, features, logits, queries)
 
 
+def encode_decoded(encoder: ImageEncoder, batch: list[tuple[str, np.ndarray | ImageError]],
+                   project: Project | None = None) -> EncodedBatch:
+    """Encode (and project) one batch decoded elsewhere (e.g. by a CPU stage feeding a GPU worker):
+    (path, preprocessed pixels or the ImageError saying why not) pairs."""
+    return _encode(encoder, project, batch)
+
+
 def encode_stream(encoder: ImageEncoder, inputs: Iterable[str], batch_size: int = 32, threads: int | None = None,
                   project: Project | None = None) -> Iterator[EncodedBatch]:
     """Decode, encode (and project) images batch by batch, yielding batches in input order.

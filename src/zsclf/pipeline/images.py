@@ -7,6 +7,7 @@ files give their first frame, JPEGs decode at reduced size when that is all the 
 
 from __future__ import annotations
 
+import io
 import os
 import warnings
 from collections import deque
@@ -16,10 +17,12 @@ from concurrent.futures import Executor, Future
 import numpy as np
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
+from ..core import uri
 from ..core.fsio import open_regular, os_reason
-from ..errors import ImageError
+from ..errors import ImageError, ZsclfError
 from ..models.registry import Preprocess
 
+MAX_FILE_BYTES = 1 << 28  # an image at a URI is read whole (one request, not many small ranged reads)
 MAX_PIXELS = 100_000_000  # decompression-bomb guard: refuse anything larger before decoding
 Image.MAX_IMAGE_PIXELS = MAX_PIXELS  # Pillow's own guard: an error above 2x, before the header is trusted
 warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)  # our size check reports it
@@ -52,12 +55,15 @@ def load_image(path: str | os.PathLike, min_side: int = 256) -> Image.Image:
     """Decode `path` to an upright RGB image whose short side is at least `min_side` when possible.
 
     Raises ImageError with a one-line reason for any unreadable input (never blocks on a FIFO).
+    A URI (`s3://…`, `gs://…`, `file://…`) is read through pyarrow.fs.
     """
     name = os.fspath(path)
     try:
-        fh = open_regular(name)
+        fh = io.BytesIO(uri.read_bytes(name, MAX_FILE_BYTES)) if uri.is_uri(name) else open_regular(name)
     except OSError as exc:
         raise ImageError(name, os_reason(exc)) from None
+    except ZsclfError as exc:  # no pyarrow, or too large
+        raise ImageError(name, str(exc).removeprefix(f"{name}: ")) from None
     with fh:
         try:
             return _decode(fh, name, min_side)

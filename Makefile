@@ -6,7 +6,7 @@ ZSCLF  := $(VENV)/bin/zsclf
 MODELS := models/efficientnet-lite0.onnx models/all-minilm-l6-v2.onnx
 INDEX  := indexes/imagenet21k/meta.json
 
-.PHONY: setup demo test lint bench report clean
+.PHONY: setup demo test lint bench report gpu-check clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,9 @@ bench: setup  ## speed: stage by stage and end to end
 
 report: setup  ## accuracy, speed and charts: docs/results.md and docs/img/*.png
 	$(PY) tools/make_report.py --out docs/results.md
+
+gpu-check:  ## on a CUDA machine: venv with the gpu extra, tests, info, benchmark on CUDA; fails unless CUDA+FAISS GPU ran
+	benchmarks/gpu_check.sh
 
 clean:
 	rm -rf indexes models/cache $(MODELS) models/*.tokenizer.json models/*.classifier.npz

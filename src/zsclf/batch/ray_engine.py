@@ -17,6 +17,7 @@ import dataclasses
 import logging
 import os
 import re
+import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -28,13 +29,20 @@ from ..models.registry import Preprocess, model_spec
 from ..pipeline.classifier import Classifier, ClassifierConfig
 from ..pipeline.images import decode_batches
 from . import ship
-from .sizing import plan_workers
+from .sizing import Plan, plan_workers
 
 RAY_HINT = "pip install 'zsclf[ray]'"
 
 
-def import_ray():
-    """The ray module with Ray Data, or a ZsclfError naming the extra."""
+def import_ray(address: str | None = None):
+    """The ray module with Ray Data, or a ZsclfError naming the extra. To join a cluster (`address`) with a
+    token at hand, token authentication is asked for before ray is imported: Ray 2.60 turns it on for a
+    cluster that `ray start` began where ~/.ray/auth_token exists, but a driver joining it sends no token
+    unless RAY_AUTH_MODE says so when ray is imported (seen here)."""
+    token = os.environ.get("RAY_AUTH_TOKEN") or os.environ.get("RAY_AUTH_TOKEN_PATH") or \
+        (Path.home() / ".ray" / "auth_token").is_file()
+    if address and address != "local" and token and "RAY_AUTH_MODE" not in os.environ and "ray" not in sys.modules:
+        os.environ["RAY_AUTH_MODE"] = "token"
     try:
         import pyarrow  # noqa: F401
         import ray
@@ -96,9 +104,28 @@ def _connect(ray, address: str | None) -> bool:
     if ray.is_initialized():
         return False
     logging.getLogger("ray").setLevel(logging.ERROR)
-    ray.init(address=address or "local", include_dashboard=False, log_to_driver=False,
-             logging_level=logging.ERROR)
+    _check_reachable(address)
+    try:
+        ray.init(address=address or "local", include_dashboard=False, log_to_driver=False,
+                 logging_level=logging.ERROR)
+    except (ConnectionError, RuntimeError, ValueError) as exc:  # no cluster there, a bad address
+        where = f"the Ray cluster at {address}" if address else "a local Ray instance"
+        raise ZsclfError(f"cannot start or join {where}: {str(exc).splitlines()[0]}") from None
     return True
+
+
+def _check_reachable(address: str | None) -> None:
+    """A `host:port` that nothing answers is one error now (Ray itself would retry for minutes)."""
+    import socket
+
+    host, _, port = (address or "").rpartition(":")
+    if not host or "://" in address or not port.isdigit():  # None, "auto", "local", "ray://…"
+        return
+    try:
+        socket.create_connection((host, int(port)), timeout=10).close()
+    except OSError as exc:
+        raise ZsclfError(f"--address {address}: nothing answers there ({exc.strerror or exc}); is `ray start "
+                         "--head` running on that machine?") from None
 
 
 def _runtime_env(ship_models: bool) -> dict:
@@ -121,11 +148,11 @@ def _quiet_ray_data(ray) -> None:
     logging.getLogger("ray.data").setLevel(logging.ERROR)
 
 
-def build_dataset(ray, paths: list[str], request, workers: int, threads: int, memory: int):
+def build_dataset(ray, paths: list[str], request, plan: Plan):
     """The Ray Data pipeline: path blocks -> (decode tasks ->) scoring actors -> result tables."""
     import pyarrow as pa
 
-    rows = request.rows_per_call
+    rows, threads = plan.rows, plan.threads
     blocks = [pa.table({"path": pa.array(paths[i:i + rows], pa.string())}) for i in range(0, len(paths), rows)]
     config = request.classifier
     split = request.splits
@@ -136,23 +163,24 @@ def build_dataset(ray, paths: list[str], request, workers: int, threads: int, me
     ds = ray.data.from_arrow(blocks)
     if split:
         spec = model_spec(config.image_model, "image").entry.input
-        ds = ds.map_batches(decode_pixels, fn_kwargs={"spec": spec}, batch_size=rows, batch_format="pyarrow",
-                            num_cpus=1, runtime_env=_runtime_env(request.ship_models))
+        decoders = request.classifier.threads or 1  # more for remote storage, where a read mostly waits
+        ds = ds.map_batches(decode_pixels, fn_kwargs={"spec": spec, "threads": decoders}, batch_size=rows,
+                            batch_format="pyarrow", num_cpus=1, runtime_env=_runtime_env(request.ship_models))
     return ds.map_batches(PixelScorer if split else Scorer, fn_constructor_args=(config, options, shipped),
                           batch_size=rows, batch_format="numpy" if split else "pyarrow",
-                          compute=ray.data.ActorPoolStrategy(size=workers), num_cpus=threads,
-                          num_gpus=request.gpus_per_worker or None, memory=memory,
+                          compute=ray.data.ActorPoolStrategy(size=plan.workers), num_cpus=threads,
+                          num_gpus=request.gpus_per_worker or None, memory=plan.memory_bytes,
                           runtime_env=_runtime_env(request.ship_models))
 
 
 def run_ray(paths: list[str], request, write) -> tuple[int, list[str]]:
     """Score `paths` on Ray, handing each results table to `write`; returns (workers, notes)."""
-    ray = import_ray()
+    ray = import_ray(request.address)
     started = _connect(ray, request.address)
     try:
         _quiet_ray_data(ray)
         plan = plan_workers(ray.cluster_resources(), request, len(paths))
-        ds = build_dataset(ray, paths, request, plan.workers, plan.threads, plan.memory_bytes)
+        ds = build_dataset(ray, paths, request, plan)
         try:
             for table in ds.iter_batches(batch_format="pyarrow", batch_size=None):
                 write(table)

@@ -58,8 +58,9 @@ class BatchRequest:
 
     @property
     def rows_per_call(self) -> int:
-        """Inputs per `score_paths` call: a multiple of the batch size, so that images are batched (and their
-        label search done, whose last float digit depends on the batch) exactly as `predict` batches them."""
+        """Inputs per `score_paths` call (on Ray: at most; see batch.sizing): a multiple of the batch size, so
+        that images are batched (and their label search done, whose last float digit depends on the batch)
+        exactly as `predict` batches them."""
         rows = min(self.part_rows, 1024) if self.engine == "ray" else self.part_rows
         return -(-rows // self.batch_size) * self.batch_size
 
@@ -128,7 +129,7 @@ def run_batch(request: BatchRequest, progress: Progress | None = None,
     if request.engine == "ray":
         from .ray_engine import import_ray
 
-        import_ray()  # a missing extra is an error before any work
+        import_ray(request.address)  # a missing extra is an error before any work
     config = request.classifier
     # the driver's classifier checks index, models and projection before any work (on the CPU for Ray)
     clf = Classifier.from_config(config if request.engine == "local" else dataclasses.replace(config, device="cpu"))
@@ -147,16 +148,18 @@ def run_batch(request: BatchRequest, progress: Progress | None = None,
         if advance:
             advance(table.num_rows)
 
-    if todo and request.engine == "local":
-        from .local import run_local
+    try:
+        if todo and request.engine == "local":
+            from .local import run_local
 
-        run_local(clf, todo, request, write)
-    elif todo:
-        del clf
-        from .ray_engine import run_ray
+            run_local(clf, todo, request, write)
+        elif todo:
+            del clf
+            from .ray_engine import run_ray
 
-        outcome.workers, outcome.notes = run_ray(todo, request, write)
-    sink.flush()
+            outcome.workers, outcome.notes = run_ray(todo, request, write)
+    finally:
+        sink.flush()  # what was scored is kept when a run stops early (Ctrl-C, a failed worker)
     outcome.seconds = time.perf_counter() - start
     outcome.scored, outcome.failed, outcome.parts = sink.rows, sink.failed, sink.parts
     return outcome

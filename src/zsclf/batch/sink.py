@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import re
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, fields
 
 from ..core import typed_json, uri
@@ -103,16 +104,20 @@ class PartSink:
                              "resume with the same options, or choose another --output")
 
     def _done_paths(self, parts: list[str]) -> set[str]:
+        """The `path` column of every part (read 8 at a time: on an object store each read waits)."""
         import pyarrow.parquet as pq
 
-        done: set[str] = set()
-        for name in parts:
+        def paths_in(name: str) -> list[str]:
             try:
-                done.update(pq.read_table(self._path(name), columns=["path"], filesystem=self.fs)
-                            .column(0).to_pylist())
+                return pq.read_table(self._path(name), columns=["path"], filesystem=self.fs).column(0).to_pylist()
             except (OSError, ValueError) as exc:
                 raise ZsclfError(f"{self.output}/{name}: damaged part ({str(exc).splitlines()[0]}); "
                                  "delete it to score its inputs again") from None
+
+        done: set[str] = set()
+        with ThreadPoolExecutor(8) as pool:
+            for paths in pool.map(paths_in, parts):
+                done.update(paths)
         return done
 
     def _write(self, name: str, data: bytes) -> None:

@@ -1,12 +1,14 @@
-"""How many Ray workers, with how many threads and how much memory each (measured: docs/batch.md).
+"""How many Ray workers, with how many threads, how much memory and how many inputs per call.
 
-A worker's peak resident memory, in MB:
+A worker's peak resident memory in MB, fitted to peak RSS measured here (docs/batch.md, "Memory"):
 
-    base + index + per_thread * threads + per_image * batch_size * (threads + 1)
+    250 + index + batch_size * (9.0 * runs + 3.8) + 165 (Ray's worker runtime) + 0.3 * rows (CPU decode stage)
 
-`base`: Python, ONNX Runtime, FAISS, NumPy and the image model's session; `index`: the label vectors
-(labels * dim * 4 bytes) and names; `per_thread`: one ONNX Runtime run's arena at batch size 32;
-`per_image`: a decoded, preprocessed image in flight (the encode loop decodes threads + 1 batches ahead).
+`250`: Python, ONNX Runtime with the EfficientNet-Lite0 session, FAISS, NumPy; `index`: the label vectors
+and names (labels * (dim * 4 + 120) bytes: 34 MB for the 21K index); `9.0` MB per image per concurrent
+ONNX Runtime run (its arena: `runs` = threads on the CPU, 1 when a CPU stage decodes for the worker);
+`3.8` MB per image of decoded pixels and Pillow buffers in flight; with a CPU decode stage, the block of
+`rows` preprocessed images the worker receives (150 KB each) and its copy.
 """
 
 from __future__ import annotations
@@ -16,18 +18,24 @@ from dataclasses import dataclass, field
 from ..errors import ZsclfError
 
 MB = 1 << 20
-BASE_MB = 330.0
-PER_THREAD_MB = 90.0
-PER_IMAGE_MB = 1.0
+BASE_MB = 250.0
+ARENA_MB_PER_IMAGE = 9.0
+PIXELS_MB_PER_IMAGE = 3.8
+RAY_WORKER_MB = 165.0  # a Ray actor's peak over the same work in a plain process (measured: 141-188 MB)
+SPLIT_MB_PER_ROW = 0.3
 LABEL_BYTES = 120  # a label's name, id and Python objects, beside its vector
-HEADROOM = 1.25  # Ray kills a worker above its memory request only if asked to; this keeps the request honest
+HEADROOM = 1.2  # what a worker asks Ray for, over the estimate
 DEFAULT_THREADS = 2  # threads per CPU worker (measured: docs/batch.md)
+CALLS_PER_WORKER = 4  # inputs are cut into at least this many calls per worker, so that all get work
 
 
-def worker_memory_mb(threads: int, batch_size: int = 32, labels: int = 21841, dim: int = 384) -> float:
-    """Estimated peak RSS of one worker (see the module's formula)."""
+def worker_memory_mb(threads: int, batch_size: int = 32, labels: int = 21841, dim: int = 384, split_rows: int = 0,
+                     ray: bool = True) -> float:
+    """Estimated peak RSS of one worker (the module's formula); `ray=False` for the local engine's process."""
+    runs = 1 if split_rows else threads
     index = labels * (dim * 4 + LABEL_BYTES) / MB
-    return BASE_MB + index + PER_THREAD_MB * threads * batch_size / 32 + PER_IMAGE_MB * batch_size * (threads + 1)
+    return (BASE_MB + index + batch_size * (ARENA_MB_PER_IMAGE * runs + PIXELS_MB_PER_IMAGE)
+            + (RAY_WORKER_MB if ray else 0.0) + SPLIT_MB_PER_ROW * split_rows)
 
 
 @dataclass
@@ -35,15 +43,17 @@ class Plan:
     workers: int
     threads: int
     memory_bytes: int
+    rows: int  # inputs per call (a multiple of the batch size)
     notes: list[str] = field(default_factory=list)
 
 
 def plan_workers(resources: dict, request, inputs: int, labels: int = 21841, dim: int = 384) -> Plan:
     """Workers for `request` on a cluster with `resources` (ray.cluster_resources()): as many as its CPUs
-    (or GPUs) and memory allow, no more than there are blocks of inputs; `--workers` must fit."""
-    gpus = request.gpus_per_worker
+    (or GPUs) and memory allow and the inputs can keep busy; `--workers` must fit."""
+    gpus, batch = request.gpus_per_worker, request.batch_size
     threads = 1 if request.splits else (request.classifier.threads or DEFAULT_THREADS)
-    memory = int(worker_memory_mb(threads, request.batch_size, labels, dim) * HEADROOM * MB)
+    max_rows = request.rows_per_call
+    memory = int(worker_memory_mb(threads, batch, labels, dim, max_rows if request.splits else 0) * HEADROOM * MB)
     cpus, have_gpus, have_memory = resources.get("CPU", 0), resources.get("GPU", 0), resources.get("memory", 0)
     if gpus:
         fit = int(have_gpus // gpus)
@@ -53,9 +63,11 @@ def plan_workers(resources: dict, request, inputs: int, labels: int = 21841, dim
         what = f"{threads} CPU(s) each (--threads), the cluster has {cpus:g}"
     if have_memory:
         fit = min(fit, int(have_memory // memory))
-        what += f" and {have_memory / (1 << 30):.1f} GiB for workers of {memory / (1 << 30):.2f} GiB"
+        what += f"; {memory / (1 << 30):.2f} GiB each, the cluster has {have_memory / (1 << 30):.1f} GiB for workers"
     if fit < 1 or (request.workers or 0) > fit:
         raise ZsclfError(f"{request.workers or 1} worker(s) do not fit: {what}")
-    blocks = -(-inputs // request.rows_per_call)
-    workers = request.workers or max(1, min(fit, blocks))
-    return Plan(workers, threads, memory, [f"{workers} worker(s) of {threads} thread(s), {memory / MB:.0f} MB each"])
+    workers = request.workers or max(1, min(fit, -(-inputs // batch)))
+    per_call = -(-inputs // (workers * CALLS_PER_WORKER))
+    rows = min(max_rows, -(-per_call // batch) * batch)
+    return Plan(workers, threads, memory, rows,
+                [f"{workers} worker(s) of {threads} thread(s), {memory / MB:.0f} MB each, {rows} inputs per call"])

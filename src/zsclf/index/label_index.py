@@ -28,6 +28,16 @@ def configure_faiss(threads: int | None = None) -> None:
         faiss.omp_set_num_threads(threads)
 
 
+def stored_vectors(faiss_index) -> np.ndarray | None:
+    """A [ntotal, d] view (no copy) of the vectors a flat or HNSW-flat index stores; None for other kinds."""
+    import faiss
+
+    flat = faiss.downcast_index(faiss_index.storage) if hasattr(faiss_index, "storage") else faiss_index
+    if not hasattr(flat, "get_xb") or flat.ntotal == 0:
+        return None
+    return faiss.rev_swig_ptr(flat.get_xb(), flat.ntotal * flat.d).reshape(flat.ntotal, flat.d)
+
+
 @dataclass
 class SearchResult:
     """Top-k scores and label rows for a batch of queries (row -1 = no result)."""

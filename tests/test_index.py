@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from zsclf.errors import ZsclfError
-from zsclf.index.label_index import LabelIndex
+from zsclf.index.label_index import LabelIndex, all_finite
 from zsclf.index.meta import FORMAT_VERSION, IndexMeta
 from zsclf.index.store import INDEX_FILE, LABELS_FILE, META_FILE, current_version, load_index, save_index
 from zsclf.learn.calibration import hnsw_recall
@@ -117,6 +117,15 @@ def test_damaged_index_is_refused_clearly(tmp_path, damage, needle):
 def test_missing_folder(tmp_path):
     with pytest.raises(ZsclfError, match="no index there"):
         load_index(tmp_path / "nothing")
+
+
+def test_all_finite_is_exact_even_when_column_sums_overflow():
+    big = np.full((4, 3), 3e38, dtype=np.float32)  # finite values whose sums overflow
+    assert all_finite(big) and all_finite(np.zeros((2, 2), np.float32))
+    for bad in (np.nan, np.inf, -np.inf):
+        v = big.copy()
+        v[2, 1] = bad
+        assert not all_finite(v)
 
 
 def test_hnsw_round_trip_and_recall(tmp_path):

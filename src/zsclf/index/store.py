@@ -34,7 +34,7 @@ import numpy as np
 from ..core import typed_json
 from ..core.fsio import open_regular, os_reason
 from ..errors import ZsclfError
-from .label_index import LabelIndex, stored_vectors
+from .label_index import LabelIndex, all_finite, stored_vectors
 from .layout import CURRENT, FILES, INDEX_FILE, LABELS_FILE, META_FILE, read_current
 from .meta import FORMAT_VERSION, FileCheck, IndexMeta
 from .publish import publish
@@ -58,7 +58,7 @@ def save_index(index: LabelIndex, folder: str | Path, wait: float | None = None)
     import faiss
 
     vectors = stored_vectors(index.faiss_index)
-    if vectors is not None and not np.isfinite(vectors).all():
+    if vectors is not None and not all_finite(vectors):
         raise ZsclfError(f"{folder}: label vectors contain NaN or infinity; nothing was written")
     data = faiss.serialize_index(index.faiss_index)
     labels = "".join(f"{_clean(i)}\t{_clean(n)}\n" for i, n in zip(index.ids, index.names, strict=True))
@@ -135,7 +135,7 @@ def _load_version(version: Path) -> LabelIndex:
         raise ZsclfError(f"{path}: holds {index.ntotal}x{index.d} vectors, meta.json says "
                          f"{meta.count}x{meta.dim}; rebuild it")
     vectors = stored_vectors(index)
-    if vectors is not None and not np.isfinite(vectors).all():
+    if vectors is not None and not all_finite(vectors):
         raise ZsclfError(f"{path}: holds vectors that are NaN or infinite; rebuild it")
     labels_path = version / LABELS_FILE
     ids, names = _parse_labels(_read_checked(labels_path, meta.files[LABELS_FILE], "index labels"), labels_path)
@@ -144,29 +144,29 @@ def _load_version(version: Path) -> LabelIndex:
     return LabelIndex(index, names, ids, meta)
 
 
-def _read_checked(path: Path, check: FileCheck, what: str) -> bytearray:
-    """The whole file, once, checked against its size and CRC-32 in meta.json."""
+def _read_checked(path: Path, check: FileCheck, what: str) -> bytes:
+    """The whole file, read once, checked against its size and CRC-32 in meta.json."""
     try:
         with open_regular(path) as fh:
-            size = os.fstat(fh.fileno()).st_size
-            if size != check.bytes:
-                raise ZsclfError(f"{path}: {size} bytes, meta.json says {check.bytes} (truncated or corrupt); "
-                                 "rebuild the index")
-            data = bytearray(size)
-            got = fh.readinto(data)
+            data = fh.read(check.bytes + 1)
     except FileNotFoundError:
         raise _Vanished(f"{path}: missing; rebuild the index") from None
     except OSError as exc:
         raise ZsclfError(f"{path}: cannot read {what}: {os_reason(exc)}") from None
-    if got != size or _crc32(data) != check.crc32:
+    if len(data) != check.bytes:
+        size = f"{len(data)}" if len(data) <= check.bytes else "more than"
+        raise ZsclfError(f"{path}: {size} bytes, meta.json says {check.bytes} (truncated or corrupt); "
+                         "rebuild the index")
+    if _crc32(data) != check.crc32:
         raise ZsclfError(f"{path}: checksum mismatch (the file is damaged); rebuild the index")
     return data
 
 
-def _deserialize(data: bytearray, path: Path):
+def _deserialize(data: bytes, path: Path):
     """A FAISS index over `data` without copying it: FAISS's ZeroCopyIOReader makes the vectors a view of
-    `data`, which is kept alive on the index object (`referenced_objects`, as FAISS itself does). Such an
-    index is for search only: FAISS aborts on add() to a viewed vector."""
+    `data` (read-only bytes), which is kept alive on the index object (`referenced_objects`, as FAISS itself
+    does). Such an index is for search (and reconstruct, GPU copies, serialising) only: FAISS refuses add()
+    to a viewed vector by aborting the process. Nothing in zsclf adds to a loaded index."""
     import faiss
 
     array = np.frombuffer(data, dtype=np.uint8)
@@ -178,7 +178,7 @@ def _deserialize(data: bytearray, path: Path):
     return index
 
 
-def _parse_labels(data: bytearray, path: Path) -> tuple[list[str], list[str]]:
+def _parse_labels(data: bytes, path: Path) -> tuple[list[str], list[str]]:
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:

@@ -77,6 +77,16 @@ def test_a_format_1_lookalike_with_an_extra_file_is_foreign(tmp_path):
         check_index_target(tmp_path / "old")
 
 
+def test_what_an_older_zsclf_left_after_a_crash_is_cleaned_up(tmp_path):
+    write_legacy(tmp_path / ".idx.old-1764000000000")  # killed between its two renames: no idx at all
+    write_legacy(tmp_path / ".idx.k2j4_x9q.tmp")
+    (tmp_path / ".idx.abcdefgh.tmp").mkdir()
+    (tmp_path / ".idx.abcdefgh.tmp" / "notes.txt").write_text("not ours")
+    (tmp_path / ".other.old-1").mkdir()
+    save_index(tagged_index(2, 7), tmp_path / "idx")
+    assert sorted(os.listdir(tmp_path)) == [".idx.abcdefgh.tmp", ".other.old-1", "idx"]
+
+
 def test_an_empty_folder_is_taken_as_a_new_index(tmp_path):
     (tmp_path / "new").mkdir()
     save_index(tagged_index(3, 4), tmp_path / "new")

@@ -102,6 +102,15 @@ def survey(folder: Path) -> Survey:
     return out
 
 
+def legacy_leftovers(folder: Path) -> list[Path]:
+    """What an older zsclf's interrupted save left beside `folder`: `.NAME.old-<ms>/` and `.NAME.<8>.tmp/`
+    folders holding nothing but (some of) the three index files."""
+    pattern = re.compile(re.escape(f".{folder.name}.") + r"(old-\d+|[a-z0-9_]{8}\.tmp)")
+    return [folder.parent / n for n in _names(folder.parent)
+            if pattern.fullmatch(n) and (folder.parent / n).is_dir() and not (folder.parent / n).is_symlink()
+            and _holds_only_ours(folder.parent / n)]
+
+
 def read_current(folder: Path) -> str:
     """The version CURRENT names; ZsclfError (saying why, and how to rebuild) when there is none."""
     path = folder / CURRENT
@@ -120,7 +129,7 @@ def _no_current(folder: Path) -> str:
     if _is_legacy_meta(folder / META_FILE):
         return f"{folder}: built by an older zsclf (index format 1); rebuild it with {rebuild}"
     if any(VERSION.fullmatch(n) or TEMP_VERSION.fullmatch(n) for n in _names(folder)):
-        return f"{folder}: no {CURRENT} file (a build was interrupted?); rebuild it with {rebuild}"
+        return f"{folder}: no {CURRENT} file (a first build is running, or was interrupted); rebuild it with {rebuild}"
     return f"{folder}: not a zsclf index (no {CURRENT} file); build one with {rebuild}"
 
 

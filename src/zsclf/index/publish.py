@@ -10,7 +10,9 @@ process SIGKILLs itself right after that step):
     current-written   .CURRENT.<random>.tmp holds "v-NEW", fsynced
     current-swapped   renamed onto CURRENT (the commit point), then the folder is fsynced
     cleaned           format-1 files, stale temps and versions other than v-NEW and the one it
-                      replaced are deleted; then the lock is released
+                      replaced are deleted (and, beside the folder, what an older zsclf's
+                      interrupted save left: .NAME.old-<ms>/, .NAME.<random>.tmp/); then the
+                      lock is released
 
 A crash before `current-swapped` leaves the old index in use (or no CURRENT at all on a first
 build); after it, the new one. Either way the leftovers have our names and are deleted by the next
@@ -34,7 +36,7 @@ from ..core.fsio import fsync_dir, os_reason, write_new_file
 from ..core.locking import folder_lock
 from ..core.targets import check_output_folder
 from ..errors import ZsclfError
-from .layout import CURRENT, new_version_name, survey, temp_current_name
+from .layout import CURRENT, legacy_leftovers, new_version_name, survey, temp_current_name
 
 CRASH_ENV = "ZSCLF_TEST_CRASH_AT"
 STEPS = ("locked", "version-written", "version-synced", "version-renamed", "current-written", "current-swapped",
@@ -141,11 +143,12 @@ def _clean(folder: Path, keep: set[str | None]) -> None:
         return
     for name in found.legacy:
         _unlink(folder / name)
-    for name in found.temps + [v for v in found.versions if v not in keep]:
-        if (folder / name).is_dir():
-            shutil.rmtree(folder / name, ignore_errors=True)
+    for path in [folder / n for n in found.temps + [v for v in found.versions if v not in keep]] + legacy_leftovers(
+            folder):
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
         else:
-            _unlink(folder / name)
+            _unlink(path)
 
 
 def _make_parents(path: Path, parent: Path) -> list[Path]:

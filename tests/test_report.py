@@ -118,8 +118,8 @@ def test_comparisons_read_the_numbers():
     assert compare("a", 0.5, "b", 0.505) == "a and b are within 1 point"
     assert tradeoff("hp@5", 0.415, 0.518).startswith("at the cost of hierarchical precision (hp@5 41.5 vs 51.8")
     assert tradeoff("hp@5", 0.52, 0.518).startswith("without losing")
-    assert chance_text(0.129, 1 / 12).startswith("near chance")
-    assert chance_text(0.5, 1 / 12).endswith("points above chance (8.3)")
+    assert chance_text(0.129, 1 / 12) == "near the chance level of 8.3"
+    assert chance_text(0.5, 1 / 12) == "41.7 points above the chance level of 8.3"
     answers, total = dominant_answers([{"predicted": "daisy", "count": 8}, {"predicted": "rose", "count": 2},
                                        {"predicted": "daisy", "count": 3}])
     assert answers == [("daisy", 11)] and total == 13

@@ -77,10 +77,10 @@ def gap_range(gaps: Sequence[float]) -> str:
 
 
 def chance_text(value: float, chance: float) -> str:
-    """'near chance (8.3)' or 'N points above chance (8.3)'."""
+    """'near the chance level of 8.3' or 'N points above the chance level of 8.3'."""
     if value - chance < NEAR_CHANCE:
-        return f"near chance ({pct(chance)})"
-    return f"{100 * (value - chance):.1f} points above chance ({pct(chance)})"
+        return f"near the chance level of {pct(chance)}"
+    return f"{100 * (value - chance):.1f} points above the chance level of {pct(chance)}"
 
 
 def dominant_answers(confusions: Sequence[dict[str, Any]], share: float = 0.5) -> tuple[list[tuple[str, int]], int]:

@@ -18,6 +18,8 @@ from pathlib import Path
 
 from ..core import paths as locations
 from ..core.fsio import fsync_dir
+from ..index.layout import FILES as INDEX_FILES
+from ..index.store import current_version
 from ..models.registry import load_manifest
 from ..pipeline.classifier import ClassifierConfig
 
@@ -40,7 +42,9 @@ def pack(config: ClassifierConfig) -> Bundle:
     assert config.index is not None
     models = locations.models_dir()
     bundle = {f"models/{p.relative_to(models)}": p.read_bytes() for p in model_files(config)}
-    bundle.update({f"index/{p.name}": p.read_bytes() for p in sorted(Path(config.index).iterdir()) if p.is_file()})
+    version = current_version(config.index)  # the version in use, as index.store lays it out
+    bundle["index/CURRENT"] = f"{version.name}\n".encode()
+    bundle.update({f"index/{version.name}/{name}": (version / name).read_bytes() for name in INDEX_FILES})
     if config.projection:
         bundle[f"projection/{Path(config.projection).name}"] = Path(config.projection).read_bytes()
     return bundle

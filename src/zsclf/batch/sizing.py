@@ -2,13 +2,16 @@
 
 A worker's peak resident memory in MB, fitted to peak RSS measured here (docs/batch.md, "Memory"):
 
-    250 + index + batch_size * (9.0 * runs + 3.8) + 165 (Ray's worker runtime) + 0.3 * rows (CPU decode stage)
+    250 + index + 41 * runs + 0.037 * batch_size * (runs + 1) + 115 (a Ray actor) + 0.3 * rows (decode stage)
 
-`250`: Python, ONNX Runtime with the EfficientNet-Lite0 session, FAISS, NumPy; `index`: the label vectors
-and names (labels * (dim * 4 + 120) bytes: 34 MB for the 21K index); `9.0` MB per image per concurrent
-ONNX Runtime run (its arena: `runs` = threads on the CPU, 1 when a CPU stage decodes for the worker);
-`3.8` MB per image of decoded pixels and Pillow buffers in flight; with a CPU decode stage, the block of
-`rows` preprocessed images the worker receives (150 KB each) and its copy.
+`250`: Python, ONNX Runtime with the EfficientNet-Lite0 session, FAISS, NumPy, pyarrow; `index`: the
+label vectors and names (labels * (dim * 4 + 120) bytes: 34 MB for the 21K index); `41` MB per
+concurrent ONNX Runtime run (its arena for the encoder's sub-batches of 4; `runs` = threads on the CPU,
+1 when a CPU stage decodes for the worker); 37 KB per image of the batches in flight (the encode loop
+keeps threads + 1 batches' outputs, pixels only a few images ahead); with a decode stage, the block of
+`rows` preprocessed images the worker receives (150 KB each) and its copy. On a GPU the encoder runs a
+whole batch at once: its activations live on the GPU, but the CUDA context's host memory is not in
+this formula (not measured: no GPU here).
 """
 
 from __future__ import annotations
@@ -19,9 +22,9 @@ from ..errors import ZsclfError
 
 MB = 1 << 20
 BASE_MB = 250.0
-ARENA_MB_PER_IMAGE = 9.0
-PIXELS_MB_PER_IMAGE = 3.8
-RAY_WORKER_MB = 165.0  # a Ray actor's peak over the same work in a plain process (measured: 141-188 MB)
+RUN_MB = 41.0  # per concurrent ONNX Runtime run
+OUTPUT_MB_PER_IMAGE = 0.037  # per image of the threads + 1 batches in flight
+RAY_WORKER_MB = 115.0  # a Ray actor's peak over the same work in the local engine (measured: 113-118 MB)
 SPLIT_MB_PER_ROW = 0.3
 LABEL_BYTES = 120  # a label's name, id and Python objects, beside its vector
 HEADROOM = 1.2  # what a worker asks Ray for, over the estimate
@@ -34,7 +37,7 @@ def worker_memory_mb(threads: int, batch_size: int = 32, labels: int = 21841, di
     """Estimated peak RSS of one worker (the module's formula); `ray=False` for the local engine's process."""
     runs = 1 if split_rows else threads
     index = labels * (dim * 4 + LABEL_BYTES) / MB
-    return (BASE_MB + index + batch_size * (ARENA_MB_PER_IMAGE * runs + PIXELS_MB_PER_IMAGE)
+    return (BASE_MB + index + RUN_MB * runs + OUTPUT_MB_PER_IMAGE * batch_size * (runs + 1)
             + (RAY_WORKER_MB if ray else 0.0) + SPLIT_MB_PER_ROW * split_rows)
 
 

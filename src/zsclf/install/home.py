@@ -15,7 +15,6 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import json
-import shutil
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -95,27 +94,25 @@ def copy_models(source: str, models_dir: Path, note: Callable[[str], None] | Non
 
 
 def copy_index(source: str, index_dir: Path) -> None:
-    """Copy an index folder from `source` (a folder or URI); it must load before it replaces `index_dir`."""
-    pafs = uri.pyarrow_fs() if uri.is_uri(source) else None
-    if pafs:
-        fs, base = uri.filesystem(source)
-        names = [i.base_name for i in fs.get_file_info(pafs.FileSelector(base)) if i.type == pafs.FileType.File]
-    else:
-        if not Path(source).is_dir():
-            raise ZsclfError(f"{source}: not an index folder")
-        names = [p.name for p in Path(source).iterdir() if p.is_file()]
-    index_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{index_dir.name}.", suffix=".tmp", dir=index_dir.parent))
-    try:
-        for name in names:
-            (tmp / name).write_bytes(uri.read_file(uri.join(source, name), "the index"))
-        if problem := index_problem(tmp):
-            raise ZsclfError(f"{source}: {problem.replace(str(tmp), 'the copy')}")
-        if index_dir.exists():
-            shutil.rmtree(index_dir)
-        tmp.rename(index_dir)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    """Copy the current version of the index at `source` (a folder or URI): it is loaded and checked, then
+    published into `index_dir` (index.store: a new version, swapped in atomically)."""
+    from ..index.layout import CURRENT, FILES
+    from ..index.store import load_index, save_index
+    from ..pipeline.compat import check_text_encoder
+
+    local = None if uri.is_uri(source) else Path(source)
+    with tempfile.TemporaryDirectory(prefix="zsclf-index-") as tmp:
+        if local is None:  # fetch CURRENT and the files of the version it names
+            version = uri.read_file(uri.join(source, CURRENT), "the index pointer").decode().strip()
+            (Path(tmp) / CURRENT).write_text(f"{version}\n")
+            (Path(tmp) / version).mkdir(parents=True)
+            for name in FILES:
+                (Path(tmp) / version / name).write_bytes(uri.read_file(uri.join(source, f"{version}/{name}"),
+                                                                       "the index"))
+            local = Path(tmp)
+        index = load_index(local)
+        check_text_encoder(index.meta, source)
+        save_index(index, index_dir)
 
 
 def missing_export_module() -> str | None:

@@ -41,8 +41,11 @@ def save_projection(path: str | Path, matrix: np.ndarray, meta: ProjectionMeta) 
     if not np.isfinite(matrix).all():
         raise ZsclfError(f"{path}: the learned projection contains NaN or infinity (diverged?); nothing was written")
     path = Path(path)
-    with atomic_file(path) as fh:
-        np.savez(fh, matrix=matrix.astype(np.float32), meta=np.array(json.dumps(typed_json.dump(meta))))
+    try:
+        with atomic_file(path) as fh:
+            np.savez(fh, matrix=matrix.astype(np.float32), meta=np.array(json.dumps(typed_json.dump(meta))))
+    except OSError as exc:
+        raise ZsclfError(f"{path}: cannot write the projection: {os_reason(exc)}; nothing was written") from None
     return path
 
 

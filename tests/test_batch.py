@@ -26,6 +26,7 @@ from zsclf.batch import BatchRequest  # noqa: E402
 from zsclf.batch.sink import RUN_FILE, PartSink, RunSettings  # noqa: E402
 from zsclf.batch.sizing import plan_workers, worker_memory_mb  # noqa: E402
 from zsclf.batch.sources import list_paths  # noqa: E402
+from zsclf.pipeline.classifier import ClassifierConfig  # noqa: E402
 from zsclf.pipeline.result_table import result_schema  # noqa: E402
 
 SCHEMA = [("path", "string", False), ("labels", "list<element: string>", True),
@@ -149,9 +150,11 @@ def test_worker_sizing():
         assert worker_memory_mb(threads) == pytest.approx(measured, rel=0.05)
     request = BatchRequest(["x"], "o", engine="ray")
     plan = plan_workers({"CPU": 16.0, "memory": 64e9}, request, inputs=10_000)
-    assert (plan.workers, plan.threads, plan.rows) == (8, 2, 320)  # 4 calls per worker, a multiple of 32
+    assert (plan.workers, plan.threads, plan.rows) == (16, 1, 160)  # one per core; 4 calls each, a multiple of 32
     assert plan_workers({"CPU": 16.0, "memory": 64e9}, request, inputs=10**6).rows == 1024
     assert plan_workers({"CPU": 16.0, "memory": 1.3e9}, request, 10_000).workers == 2  # memory-bound
+    two = BatchRequest(["x"], "o", engine="ray", classifier=ClassifierConfig(threads=2))
+    assert plan_workers({"CPU": 16.0, "memory": 64e9}, two, inputs=10_000).workers == 8
     assert plan_workers({"CPU": 16.0, "memory": 64e9}, request, inputs=40).workers == 2  # one per batch of 32
     gpu = BatchRequest(["x"], "o", engine="ray", gpus_per_worker=0.5)
     assert plan_workers({"CPU": 8.0, "GPU": 2.0, "memory": 64e9}, gpu, 100_000).workers == 4

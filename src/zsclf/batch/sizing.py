@@ -28,7 +28,7 @@ RAY_WORKER_MB = 115.0  # a Ray actor's peak over the same work in the local engi
 SPLIT_MB_PER_ROW = 0.3
 LABEL_BYTES = 120  # a label's name, id and Python objects, beside its vector
 HEADROOM = 1.2  # what a worker asks Ray for, over the estimate
-DEFAULT_THREADS = 2  # threads per CPU worker (measured: docs/batch.md)
+DEFAULT_THREADS = 1  # threads per CPU worker: one actor per core was faster here (docs/batch.md)
 CALLS_PER_WORKER = 4  # inputs are cut into at least this many calls per worker, so that all get work
 
 

@@ -19,7 +19,7 @@ def batch(
     index: opt.Index = None,
     top_k: opt.TopK = 5,
     batch_size: opt.BatchSize = 32,
-    threads: Annotated[int | None, typer.Option("--threads", min=1, help="Compute threads (local: default all cores; ray: per worker, default 2; with a decode stage: decoder threads per CPU task, default 1).")] = None,
+    threads: Annotated[int | None, typer.Option("--threads", min=1, help="Compute threads (local: default all cores; ray: per worker, default 1; with a decode stage: decoder threads per CPU task, default 1).")] = None,
     device: opt.DeviceOpt = opt.Device.auto,
     exclude_seen: opt.ExcludeSeen = False,
     top_t: opt.TopT = 10,

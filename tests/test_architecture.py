@@ -16,8 +16,9 @@ BELOW = {  # the groups each group may import (errors and version: everyone)
     "index": {"core", "models"},
     "pipeline": {"core", "models", "data", "index"},
     "learn": {"core", "models", "data", "index", "pipeline"},
+    "collection": {"core", "models", "data", "index", "pipeline"},
     "measure": {"core", "models", "data", "index", "pipeline", "learn"},
-    "cli": {"core", "models", "data", "index", "pipeline", "learn", "measure"},
+    "cli": {"core", "models", "data", "index", "pipeline", "learn", "measure", "collection"},
 }
 EVERYONE = {"errors", "version"}
 

@@ -15,7 +15,7 @@ import typer
 
 from ..errors import ZsclfError
 from ..version import __version__
-from . import benchmark, build_index, evaluate, info, predict, train
+from . import benchmark, build_index, evaluate, info, photos, predict, search, train
 from .terminal import error
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -26,6 +26,8 @@ app.command("eval")(evaluate.evaluate)
 app.command("train")(train.train)
 app.command("benchmark")(benchmark.benchmark)
 app.command("info")(info.info)
+app.command("photos")(photos.photos)
+app.command("search")(search.search)
 
 
 def _version(value: bool) -> None:

@@ -17,6 +17,7 @@ import numpy as np
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 from ..core.fsio import open_regular, os_reason
+from ..data.heif import MISSING, heif_available, is_heif_name
 from ..errors import ImageError
 from ..models.registry import Preprocess
 
@@ -54,6 +55,8 @@ def load_image(path: str | os.PathLike, min_side: int = 256) -> Image.Image:
     Raises ImageError with a one-line reason for any unreadable input (never blocks on a FIFO).
     """
     name = os.fspath(path)
+    if is_heif_name(name) and not heif_available():
+        raise ImageError(name, MISSING)
     try:
         fh = open_regular(name)
     except OSError as exc:

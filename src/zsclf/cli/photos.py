@@ -1,0 +1,38 @@
+"""`zsclf photos`: add folders of photos to a collection, or bring it up to date (safe to run from cron)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from . import options as opt
+from .terminal import ProgressBars, error, note
+
+
+def photos(
+    folders: Annotated[list[Path], typer.Argument(help="Folders of photos, walked recursively (hidden and system files skipped).")],
+    db: opt.Db = None,
+    exclude: Annotated[list[str] | None, typer.Option("--exclude", "-x", help="Skip files and folders whose name, path under FOLDER or full path matches this glob (repeatable), e.g. '*/thumbnails' or '*.png'.")] = None,
+    batch_size: opt.BatchSize = 32,
+    threads: opt.Threads = None,
+    device: opt.DeviceOpt = opt.Device.auto,
+    model: opt.Model = None,
+    projection: Annotated[Path | None, typer.Option("--projection", help="Learned map (`zsclf train --pairs`) for a new collection (default: ConSE).")] = None,
+    top_t: opt.TopT = 10,
+    quiet: opt.Quiet = False,
+) -> None:
+    """Add or update photos in a collection: embeds new and changed photos only, forgets deleted ones."""
+    from ..collection.collection import Collection
+
+    collection = Collection.open(db, device.value, threads, check=True, image_model=model, projection=projection,
+                                 top_t=top_t)
+    with collection, ProgressBars(quiet, "photos") as progress:
+        def report(kind: str, message: str) -> None:
+            (error if kind == "failed" else note)(message if kind == "failed" else f"skipped {message}")
+
+        summary = collection.add(folders, exclude or [], batch_size, progress, report)
+    note(f"{collection.path}: {summary.line()}")
+    if summary.failed:
+        raise typer.Exit(1)

@@ -107,3 +107,23 @@ def print_benchmark(result: dict) -> None:
             console.print(f"[yellow]skipped {len(result['skipped'])} unreadable images (first: {result['skipped'][0]})[/yellow]")
         r = result["runs"][0]
         console.print(f"{r['images']} images, batch {r['batch_size']}, {r['threads']} threads, {r['labels']} labels")
+
+
+def print_retrieval(report: dict) -> None:
+    """Human-readable rendering of an `eval-retrieval` report (Karpathy & Fei-Fei's table)."""
+    from rich.table import Table
+
+    with stdout_console(highlight=False) as console:
+        console.print(f"{report['pairs']}: {report['photos']} photos, {report['sentences']} sentences"
+                      + (f", {report['failed']} photos unreadable" if report["failed"] else ""))
+        console.print(f"space: {report['space']}; photos by {report['projection']}; hubness: {report['hubness']}")
+        if "folds" in report:
+            console.print(f"{report['folds']}-fold cross-validation over the photos (mean of the folds)")
+        table = Table()
+        for name in ("direction", "R@1", "R@5", "R@10", "median rank", "queries"):
+            table.add_column(name, justify="left" if name == "direction" else "right")
+        for key, label in (("image_to_text", "photo → sentence"), ("text_to_image", "sentence → photo")):
+            r = report[key]
+            table.add_row(label, *(f"{r[f'R@{k}']:.3f}" for k in (1, 5, 10)), f"{r['median_rank']:g}",
+                          str(r["queries"]))
+        console.print(table)

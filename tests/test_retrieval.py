@@ -13,7 +13,6 @@ from zsclf.data.pairs import read_pairs
 from zsclf.errors import ZsclfError
 from zsclf.measure.retrieval import (
     image_to_text_ranks,
-    mean_of,
     ranks_summary,
     recall_at,
     retrieval_report,
@@ -45,7 +44,6 @@ def test_recall_median_and_report():
     perfect = (ci[None, :] == np.arange(4)[:, None]).astype(float)
     worst = retrieval_report(-perfect, ci)
     assert worst["text_to_image"]["median_rank"] == 4.0 and worst["image_to_text"]["median_rank"] == 16.0
-    assert mean_of([retrieval_report(perfect, ci), worst])["text_to_image"]["R@1"] == 0.5
     with pytest.raises(ValueError):
         retrieval_report(SIM, IMAGE_OF[:4])
 
@@ -90,4 +88,7 @@ def test_eval_retrieval_on_coco_captions_matches_the_measured_baseline(models_re
     report = json.loads(run_cli("eval-retrieval", str(SHARED / "coco-captions" / "pairs.tsv"), "--json",
                                 expect=0).stdout)
     assert (report["photos"], report["sentences"]) == (159, 795)
-    assert report["image_to_text"]["R@1"] > 0.25 and report["text_to_image"]["R@1"] > 0.25
+    # the chosen defaults reach the target (0.30 both ways); the classifier's ConSE does not
+    assert report["image_to_text"]["R@1"] >= 0.30 and report["text_to_image"]["R@1"] >= 0.30
+    assert report["baseline"]["image_to_text"]["R@1"] < report["image_to_text"]["R@1"]
+    assert report["baseline"]["text_to_image"]["R@1"] < report["text_to_image"]["R@1"]

@@ -20,14 +20,15 @@ def photos(
     device: opt.DeviceOpt = opt.Device.auto,
     model: opt.Model = None,
     projection: Annotated[Path | None, typer.Option("--projection", help="Learned map (`zsclf train --pairs`) for a new collection (default: ConSE).")] = None,
-    top_t: opt.TopT = 10,
+    top_t: Annotated[int, typer.Option("--top-t", min=1, help="ConSE for a new collection: how many of the CNN's classes are mixed.")] = 50,
+    temperature: Annotated[float, typer.Option("--temperature", help="ConSE for a new collection: softmax temperature (higher mixes the classes more evenly).")] = 2.0,
     quiet: opt.Quiet = False,
 ) -> None:
     """Add or update photos in a collection: embeds new and changed photos only, forgets deleted ones."""
     from ..collection.collection import Collection
 
     collection = Collection.open(db, device.value, threads, check=True, image_model=model, projection=projection,
-                                 top_t=top_t)
+                                 top_t=top_t, temperature=temperature)
     with collection, ProgressBars(quiet, "photos") as progress:
         def report(kind: str, message: str) -> None:
             (error if kind == "failed" else note)(message if kind == "failed" else f"skipped {message}")

@@ -117,7 +117,7 @@ class Collection:
     def embed_text(self, texts: Sequence[str]) -> np.ndarray:
         """Normalised sentence vectors in the collection's space."""
         if self._text is None:
-            from .embedder import SentenceEmbedder
+            from .sentences import SentenceEmbedder
 
             self._text = SentenceEmbedder(self.setup)
         return self._text.embed(list(texts))

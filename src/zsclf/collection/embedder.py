@@ -8,26 +8,32 @@ from pathlib import Path
 import numpy as np
 
 from ..core.device import SessionConfig
-from ..core.vectors import normalize
 from ..errors import ZsclfError
 from ..index.meta import TextSpace, now
 from ..models.image_encoder import ImageEncoder
 from ..models.registry import ModelRef, model_spec, sha256_file
-from ..models.text_encoder import TextEncoder
 from ..pipeline.encoding import EncodedBatch, encode_stream
-from ..pipeline.projection import DEFAULT_TOP_T, Projection
+from ..pipeline.projection import Projection
 from ..version import __version__
 from .store import CollectionSetup
 
+# ConSE for retrieval (chosen on coco-captions, docs/retrieval.md): mixing the top 50 classes of a softmax at
+# temperature 2 finds photos by sentence better than the classifier's top 10 at temperature 1.
+RETRIEVAL_TOP_T = 50
+RETRIEVAL_TEMPERATURE = 2.0
 
-def make_setup(image_model: str | None = None, projection: str | Path | None = None, top_t: int = DEFAULT_TOP_T,
-               dtype: str = "float16", template: str = "gloss") -> CollectionSetup:
+
+def make_setup(image_model: str | None = None, projection: str | Path | None = None, top_t: int = RETRIEVAL_TOP_T,
+               temperature: float = RETRIEVAL_TEMPERATURE, dtype: str = "float16",
+               template: str = "gloss") -> CollectionSetup:
     """The setup of a new collection: the installed encoders, ConSE (or the learned map `projection`)."""
     image = model_spec(image_model, "image")
     text = model_spec(None, "text")
     text_ref = ModelRef(text.name, text.sha256, text.output_dim("embedding"))
     if top_t < 1:
         raise ZsclfError(f"--top-t must be at least 1, not {top_t}")
+    if not 0 < temperature < 1e6:
+        raise ZsclfError(f"--temperature must be a positive number, not {temperature}")
     if dtype not in ("float16", "float32"):
         raise ZsclfError(f"vector dtype must be float16 or float32, not {dtype!r}")
     kind, sha, file = "conse", "", ""
@@ -39,7 +45,7 @@ def make_setup(image_model: str | None = None, projection: str | Path | None = N
         template = loaded.meta.template if loaded.meta else template
     return CollectionSetup(
         image_encoder=ModelRef(image.name, image.sha256, image.output_dim("features")), text_encoder=text_ref,
-        template=template, projection=kind, top_t=top_t, dim=text_ref.dim or 384, dtype=dtype,
+        template=template, projection=kind, top_t=top_t, temperature=temperature, dim=text_ref.dim or 384, dtype=dtype,
         projection_sha256=sha, projection_file=file, created=now(), zsclf_version=__version__)
 
 
@@ -48,7 +54,7 @@ def projection_for(setup: CollectionSetup, encoder: ImageEncoder) -> Projection:
     if setup.projection == "conse":
         from ..pipeline.seen import conse_for
 
-        return conse_for(TextSpace(setup.text_encoder, setup.template), setup.top_t)
+        return conse_for(TextSpace(setup.text_encoder, setup.template), setup.top_t, setup.temperature)
     from ..pipeline import compat
     from ..pipeline.projection_file import load_projection
 
@@ -87,17 +93,3 @@ class PhotoEmbedder:
                 vectors.append(batch.queries)
         dim = self.setup.dim
         return (np.concatenate(vectors) if vectors else np.zeros((0, dim), np.float32)), errors
-
-
-class SentenceEmbedder:
-    """The collection's text encoder: sentences -> normalised vectors in its space."""
-
-    def __init__(self, setup: CollectionSetup) -> None:
-        self.encoder = TextEncoder.load(setup.text_encoder.name, SessionConfig(device="cpu"))
-        if self.encoder.sha256 != setup.text_encoder.sha256:
-            raise ZsclfError(f"this collection lives in the space of text model {setup.text_encoder.name} "
-                             f"(sha256 {setup.text_encoder.sha256[:12]}), not the one installed: "
-                             "make a new collection (--db)")
-
-    def embed(self, texts: list[str]) -> np.ndarray:
-        return normalize(self.encoder.embed(texts))

@@ -69,6 +69,7 @@ class CollectionSetup:
     top_t: int
     dim: int
     dtype: str = field(metadata={"choices": DTYPES})
+    temperature: float = 1.0  # ConSE's softmax temperature
     projection_sha256: str = ""  # of the map file, for "linear"
     projection_file: str = ""
     hubness: dict | None = None  # query-time hubness correction the collection was prepared for
@@ -77,7 +78,8 @@ class CollectionSetup:
 
     def describe(self) -> str:
         """One line for people: the space and projection the vectors live in."""
-        how = f"ConSE (top-{self.top_t})" if self.projection == "conse" else f"learned map {self.projection_file}"
+        how = (f"ConSE (top-{self.top_t}, temperature {self.temperature:g})" if self.projection == "conse"
+               else f"learned map {self.projection_file}")
         return f"{how} into the {self.text_encoder.name} space, {self.dim}-d {self.dtype}"
 
 

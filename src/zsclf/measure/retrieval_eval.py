@@ -7,62 +7,93 @@ from pathlib import Path
 
 import numpy as np
 
-from ..core.progress import Progress, counter
-from ..core.vectors import normalize
-from ..data.pairs import Pairs, read_pairs
+from ..core.progress import Progress
+from ..data.pairs import read_pairs
 from ..errors import ZsclfError
+from ..learn.pairs_training import EmbeddedPairs, default_conse, embed_pairs
 from .retrieval import retrieval_report
 
 
-@dataclass
-class EmbeddedPairs:
-    """Photo vectors [n_ok, d] (the readable photos), sentence vectors [m, d] of those photos' sentences."""
+@dataclass(frozen=True)
+class Alignment:
+    """How photos and sentences are compared: ConSE's knobs (or a learned map) and the hubness correction
+    of photo -> sentence ranking (CSLS: each sentence's score minus its mean cosine to its k nearest
+    reference photos; the reference is the photos being ranked, never their sentences)."""
 
-    pairs: Pairs
-    features: np.ndarray
-    logits: np.ndarray
-    sentences: np.ndarray
-    failed: dict[str, str]
+    top_t: int = 50
+    temperature: float = 2.0
+    hubness: str = "csls"  # or "none"
+    csls_k: int = 10
+    projection: str | None = None  # a learned map file (`zsclf train --pairs`) instead of ConSE
+    folds: int = 0  # > 1: train the pairs residual k-fold, each photo embedded by a map trained without it
 
+    def describe(self) -> str:
+        if self.folds > 1:
+            return (f"ConSE (top-{self.top_t}, temperature {self.temperature:g}) + residual learned from the pairs, "
+                    f"{self.folds}-fold cross-validated (no photo is embedded by a map trained on it)")
+        return (f"ConSE (top-{self.top_t}, temperature {self.temperature:g}, gloss)" if self.projection is None
+                else f"learned map {self.projection}")
 
-def embed_pairs(pairs: Pairs, image_model: str | None = None, progress: Progress | None = None) -> EmbeddedPairs:
-    """CNN outputs (cached by content) for every photo and sentence vectors for every sentence; photos that
-    cannot be read are dropped with their sentences."""
-    from ..core.device import SessionConfig
-    from ..learn.features import encode_images
-    from ..models.image_encoder import ImageEncoder
-    from ..models.text_encoder import TextEncoder
-
-    encoder = ImageEncoder.load(image_model, SessionConfig(device="cpu", threads=1))
-    encoded = encode_images(encoder, pairs.images, progress=counter(progress, "embedding photos", len(pairs.images)))
-    failed = {pairs.images[i]: message for i, message in encoded.errors.items()}
-    if len(encoded.ok) < 2:
-        raise ZsclfError(f"{pairs.source}: fewer than 2 photos could be read (first: {next(iter(failed.values()))})")
-    kept = pairs.subset(encoded.ok)
-    text = TextEncoder.load(config=SessionConfig(device="cpu"))
-    sentences = normalize(text.embed(kept.sentences, progress=counter(progress, "embedding sentences",
-                                                                          len(kept.sentences))))
-    return EmbeddedPairs(kept, encoded.features, encoded.logits, sentences, failed)
+    def describe_hubness(self) -> str:
+        return ("none" if self.hubness == "none" else
+                f"CSLS (k={self.csls_k}) on photo -> sentence, reference: the photos themselves; "
+                "sentence -> photo plain cosine")
 
 
-def evaluate_retrieval(pairs_file: str | Path, projection: str | Path | None = None, top_t: int = 10,
-                       image_model: str | None = None, progress: Progress | None = None) -> dict:
-    """R@1/5/10 and median rank both ways, with the space and projection used (a plain dict for the CLI)."""
-    from ..index.meta import TextSpace
-    from ..models.registry import ModelRef, model_spec
-    from ..pipeline.projection_file import load_projection
-    from ..pipeline.seen import conse_for
+BASELINE = Alignment(top_t=10, temperature=1.0, hubness="none")
 
+
+def photo_vectors(embedded: EmbeddedPairs, alignment: Alignment) -> np.ndarray:
+    """The photos in the sentence space, as `alignment` says."""
+    if alignment.folds > 1:
+        return cross_validated_vectors(embedded, alignment)
+    if alignment.projection is not None:
+        from ..pipeline.projection_file import load_projection
+
+        return load_projection(alignment.projection).project(embedded.features, embedded.logits)
+    return default_conse(alignment.top_t, alignment.temperature).project(embedded.features, embedded.logits)
+
+
+def cross_validated_vectors(embedded: EmbeddedPairs, alignment: Alignment, seed: int = 0) -> np.ndarray:
+    """Every photo embedded by the residual map of the fold that held it out (k-fold over the photos)."""
+    from ..learn.pairs_map import PairsMapConfig, kfold_splits
+    from ..learn.pairs_training import fit_residual
+
+    n = len(embedded.pairs.images)
+    if not 2 <= alignment.folds <= n // 5:
+        raise ZsclfError(f"--folds must be between 2 and {n // 5} for {n} photos, not {alignment.folds}")
+    out = np.zeros((n, embedded.sentences.shape[1]), np.float32)
+    for fold, (train, test) in enumerate(kfold_splits(n, alignment.folds, seed)):
+        projection, _ = fit_residual(embedded, train, PairsMapConfig(seed=fold), alignment.top_t, alignment.temperature)
+        out[test] = projection.project(embedded.features[test], embedded.logits[test])
+    return out
+
+
+def score(embedded: EmbeddedPairs, alignment: Alignment) -> dict:
+    """R@k both ways for one alignment."""
+    from ..core.hubness import csls_penalty
+
+    photos = photo_vectors(embedded, alignment)
+    sim = photos @ embedded.sentences.T
+    image_of = np.asarray(embedded.pairs.image_of)
+    if alignment.hubness == "none":
+        return retrieval_report(sim, image_of)
+    penalty = csls_penalty(embedded.sentences, photos, min(alignment.csls_k, len(photos)))
+    return retrieval_report(sim - penalty[None, :], image_of, sim_t2i=sim)
+
+
+def evaluate_retrieval(pairs_file: str | Path, alignment: Alignment | None = None, image_model: str | None = None,
+                       progress: Progress | None = None) -> dict:
+    """R@1/5/10 and median rank both ways with `alignment` (default: the measured best), and the ConSE
+    classifier baseline (top-10, temperature 1, no hubness correction) beside it; a plain dict for the CLI."""
+    from ..models.registry import model_spec
+
+    alignment = alignment or Alignment()
+    if alignment.hubness not in ("csls", "none"):
+        raise ZsclfError(f"--hubness must be csls or none, not {alignment.hubness!r}")
     embedded = embed_pairs(read_pairs(pairs_file), image_model, progress)
-    text = model_spec(None, "text")
-    if projection is None:
-        project = conse_for(TextSpace(ModelRef(text.name, text.sha256), "gloss"), top_t)
-        how = f"ConSE (top-{top_t}, gloss)"
-    else:
-        project = load_projection(projection)
-        how = f"learned map {projection}"
-    photos = project.project(embedded.features, embedded.logits)
-    report = retrieval_report(photos @ embedded.sentences.T, np.asarray(embedded.pairs.image_of))
     return {"pairs": str(pairs_file), "photos": len(embedded.pairs.images), "sentences": len(embedded.pairs.sentences),
-            "failed": len(embedded.failed), "space": f"{text.name} sentence space", "projection": how,
-            "hubness": "none", **report}
+            "failed": len(embedded.failed), "space": f"{model_spec(None, 'text').name} sentence space",
+            "projection": alignment.describe(), "hubness": alignment.describe_hubness(),
+            **score(embedded, alignment), "baseline": {"projection": BASELINE.describe(), "hubness": "none",
+                                                       **score(embedded, BASELINE)}}

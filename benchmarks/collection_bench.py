@@ -3,6 +3,7 @@ search latency (whole process and through the library), bytes per photo.
 
     python benchmarks/collection_bench.py make /tmp/photos-10k 10000      # distinct re-encoded photos
     python benchmarks/collection_bench.py run /tmp/photos-10k [--rounds 2] [--queries 50]
+    python benchmarks/collection_bench.py store [10000]     # SQLite float16/float32 vs a FAISS file
 
 `make` re-encodes the shared photos (../shared/data) as JPEGs at two qualities (long side at most 1024 px)
 so that every file is distinct; it writes only under the folder given (never into the repository).
@@ -109,6 +110,53 @@ def library_latency(db: Path, queries: int) -> dict:
             "rank_only_ms_median": round(1e3 * statistics.median(rank_times), 3)}
 
 
+def store_comparison(n: int) -> dict:
+    """Bytes per photo and the CPU time to open a collection and load all its vectors, for SQLite with
+    float16 or float32 vectors and for a FAISS flat file (synthetic rows: only their sizes matter)."""
+    import faiss
+    import numpy as np
+
+    from zsclf.collection.embedder import make_setup
+    from zsclf.collection.store import PhotoStore
+
+    def cpu() -> float:
+        r = resource.getrusage(resource.RUSAGE_SELF)
+        return r.ru_utime + r.ru_stime
+
+    vectors = np.random.default_rng(0).standard_normal((n, 384)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    out: dict = {"photos": n}
+    with tempfile.TemporaryDirectory() as tmp:
+        for dtype in ("float16", "float32"):
+            db = Path(tmp) / f"{dtype}.db"
+            store = PhotoStore.open(db, setup=make_setup(dtype=dtype))
+            with store.transaction():
+                store.write((os.fsencode(f"/home/user/Pictures/2024/{i // 500:02d}/IMG_{i:05d}.jpg"), 2_000_000,
+                             1_700_000_000_000_000_000 + i, os.urandom(32), blob, None)
+                            for i, blob in enumerate(store.encode(vectors)))
+            store.close()
+            runs = []
+            for _ in range(5):
+                start = cpu()
+                store = PhotoStore.open(db, check=False)
+                store.load_vectors()
+                store.close()
+                runs.append(cpu() - start)
+            out[f"sqlite_{dtype}"] = {"bytes_per_photo": round(db.stat().st_size / n, 1),
+                                      "open_and_load_cpu_s": round(min(runs), 4)}
+        index = faiss.IndexFlatIP(384)
+        index.add(vectors)
+        faiss.write_index(index, str(Path(tmp) / "v.faiss"))
+        runs = []
+        for _ in range(5):
+            start = cpu()
+            faiss.read_index(str(Path(tmp) / "v.faiss"))
+            runs.append(cpu() - start)
+        out["faiss_flat"] = {"bytes_per_photo": round((Path(tmp) / "v.faiss").stat().st_size / n, 1),
+                             "read_cpu_s": round(min(runs), 4)}
+    return out
+
+
 if __name__ == "__main__":
     if len(sys.argv) >= 4 and sys.argv[1] == "make":
         make(Path(sys.argv[2]), int(sys.argv[3]))
@@ -116,5 +164,7 @@ if __name__ == "__main__":
         rounds = int(sys.argv[sys.argv.index("--rounds") + 1]) if "--rounds" in sys.argv else 1
         n = int(sys.argv[sys.argv.index("--queries") + 1]) if "--queries" in sys.argv else 50
         print(json.dumps(run(Path(sys.argv[2]), rounds, n), indent=1))
+    elif len(sys.argv) >= 2 and sys.argv[1] == "store":
+        print(json.dumps(store_comparison(int(sys.argv[2]) if len(sys.argv) > 2 else 10_000), indent=1))
     else:
         sys.exit(__doc__)

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import IMAGES
+from conftest import IMAGES, SHARED, needs_shared
 from zsclf.collection.collection import Collection
 from zsclf.errors import ZsclfError
 
@@ -220,3 +220,21 @@ def test_heic_photos_through_the_optional_extra(tmp_path, embedder, monkeypatch)
     errors = []
     s = add(tmp_path / "d.db", embedder, root, report=lambda kind, message: errors.append(message))
     assert s.failed == 1 and "pip install 'zsclf[heif]'" in errors[0]
+
+
+@needs_shared("coco-captions")
+def test_arithmetic_on_coco_moves_a_known_object_in_and_out(tmp_path, embedder):
+    """Kiros' arithmetic with an answer known from COCO's object labels: the photos closest to a street scene
+    with a truck, plus "truck", all show a truck; minus "truck", none of them does."""
+    coco = SHARED / "coco-captions"
+    objects = {str(coco / row.split("\t")[0]): set(row.split("\t")[1].split(","))
+               for row in (coco / "objects.tsv").read_text().splitlines()[1:]}
+    db = tmp_path / "coco.db"
+    assert add(db, embedder, coco).added == len(objects)
+    like = coco / "val2017" / "000000155341.jpg"
+    assert "truck" in objects[str(like)]
+    with open_collection(db, embedder) as c:
+        plus = c.search(like=like, plus=["truck"], k=3)
+        minus = c.search(like=like, minus=["truck"], k=3)
+    assert all("truck" in objects[h.path] for h in plus)
+    assert not any("truck" in objects[h.path] for h in minus)

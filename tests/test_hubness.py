@@ -1,5 +1,5 @@
-"""Hubness corrections (CSLS, inverted softmax) against brute-force definitions (ported with the research
-that chose them, see docs/retrieval.md)."""
+"""Hubness corrections (CSLS, inverted softmax) against brute-force definitions, and query arithmetic (ported
+with the research that chose them, see docs/retrieval.md)."""
 
 from __future__ import annotations
 
@@ -95,3 +95,13 @@ def test_centre_and_hub_occurrence():
 def test_errors():
     with pytest.raises(ValueError):
         knn_mean_similarity(np.ones((2, 3)), np.ones((3, 3)), exclude_self=True)
+
+
+def test_arithmetic_compose_by_hand():
+    from zsclf.core.arithmetic import compose, unit
+
+    base, dog = np.array([1.0, 0.0, 0.0]), np.array([0.0, 2.0, 0.0])  # dog gets normalised
+    assert np.allclose(unit(compose(base, plus=[dog])), [2 ** -0.5, 2 ** -0.5, 0.0])
+    assert np.allclose(unit(compose(base, minus=[dog], weight=0.5)), np.array([1.0, -0.5, 0.0]) / np.sqrt(1.25))
+    assert np.allclose(compose(None, plus=[dog], minus=[dog]), 0.0)  # nothing left: the caller refuses it
+    assert np.allclose(unit(compose(None, plus=[dog], weight=3.0)), [0.0, 1.0, 0.0])

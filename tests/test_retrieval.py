@@ -79,8 +79,10 @@ def test_eval_retrieval_on_committed_photos(models_ready, tmp_path):
     assert report["photos"] == 4 and report["sentences"] == 4 and report["failed"] == 0
     assert report["image_to_text"]["R@1"] >= 0.75 and report["text_to_image"]["R@1"] >= 0.75
     assert "ConSE" in report["projection"] and "all-minilm-l6-v2" in report["space"]
-    table = run_cli("eval-retrieval", str(pairs), "-q", expect=0).stdout
-    assert "photo → sentence" in table and "median rank" in table
+    table = run_cli("eval-retrieval", str(pairs), "-q", "--hubness", "csls", expect=0).stdout
+    assert "photo → sentence" in table and "median rank" in table and "CSLS (k=10)" in table
+    bad = run_cli("eval-retrieval", str(pairs), "--hubness", "bogus", expect=2)
+    assert bad.stderr.startswith("zsclf: error: --hubness must be one of inverted-softmax, csls, none")
 
 
 @needs_shared("coco-captions")
@@ -92,3 +94,28 @@ def test_eval_retrieval_on_coco_captions_matches_the_measured_baseline(models_re
     assert report["image_to_text"]["R@1"] >= 0.30 and report["text_to_image"]["R@1"] >= 0.30
     assert report["baseline"]["image_to_text"]["R@1"] < report["image_to_text"]["R@1"]
     assert report["baseline"]["text_to_image"]["R@1"] < report["text_to_image"]["R@1"]
+
+
+@needs_shared("coco-captions")
+def test_train_pairs_writes_a_map_that_eval_photos_and_predict_use(models_ready, tmp_path):
+    coco = SHARED / "coco-captions"
+    pairs = tmp_path / "pairs.tsv"  # 40 photos, their captions (paths made absolute)
+    lines = (coco / "pairs.tsv").read_text().splitlines()
+    photos = sorted({line.split("\t")[0] for line in lines[1:]})[:40]
+    pairs.write_text("image_path\tcaption_id\tcaption\n" + "".join(
+        f"{coco / line.split(chr(9))[0]}\t{line.split(chr(9), 1)[1]}\n" for line in lines[1:]
+        if line.split("\t")[0] in photos))
+    out = tmp_path / "map.npz"
+    proc = run_cli("train", "--pairs", str(pairs), "-o", str(out), "--epochs", "3", "-q", expect=0)
+    assert "best epoch" in proc.stderr and out.exists()
+    from zsclf.pipeline.projection import ResidualConSE
+    from zsclf.pipeline.projection_file import load_projection
+
+    projection = load_projection(out)
+    assert isinstance(projection, ResidualConSE) and projection.meta.kind == "pairs" and projection.dim == 384
+    report = json.loads(run_cli("eval-retrieval", str(pairs), "--projection", str(out), "--json", expect=0).stdout)
+    assert report["projection"] == f"learned map {out}" and report["image_to_text"]["R@10"] > 0.3
+    run_cli("photos", str(IMAGES), "--db", str(tmp_path / "c.db"), "--projection", str(out), "-q", expect=0)
+    found = json.loads(run_cli("search", "a rocket", "--db", str(tmp_path / "c.db"), "-k", "1", expect=0).stdout)
+    assert found["results"][0]["path"].endswith("rocket.jpg")
+    run_cli("train", str(pairs), "--pairs", str(pairs), "-o", str(out), expect=2)  # one kind of data at a time

@@ -12,12 +12,14 @@ import csv
 import json
 import sys
 from collections.abc import Iterable
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 import typer
 
-from ..pipeline.classifier import Result
 from .terminal import error
+
+if TYPE_CHECKING:  # not at run time: `search` writes through here without importing the classifier
+    from ..pipeline.classifier import Result
 
 COLUMNS = ("path", "rank", "label", "id", "score")
 

@@ -1,6 +1,6 @@
 """The library face of a photo collection::
 
-    from zsclf.collection import Collection
+    from zsclf import Collection
     photos = Collection.open("~/photos.db")          # created by the first add()
     photos.add(["~/Pictures"], exclude=["*/thumbnails"])
     for hit in photos.search(text="a dog on a beach", k=5):
@@ -16,7 +16,9 @@ the collection has one).
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+import sqlite3
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -100,7 +102,7 @@ class Collection:
             from .embedder import make_setup
 
             self._store = PhotoStore.open(self.path, setup=make_setup(**self.setup_options))
-        with _update_lock(self.path):
+        with _update_lock(self.path), _sqlite_errors(self.path):
             summary = Updater(self._store, self._photo_embedder, batch_size, progress, report).run(folders, exclude)
         self._matrix = None
         return summary
@@ -138,30 +140,37 @@ class Collection:
         return normalize(vector)
 
     def query_vector(self, text: str | None = None, like: str | os.PathLike | None = None,
-                     plus: Sequence[str] = (), minus: Sequence[str] = ()) -> np.ndarray:
-        """[dim]: normalise(text + like + sum(plus) - sum(minus)), each part a unit vector."""
+                     plus: Sequence[str] = (), minus: Sequence[str] = (), weight: float | None = None) -> np.ndarray:
+        """[dim]: normalise(base + w Σ plus - w Σ minus), every part a unit vector (`core.arithmetic`); the base
+        is the text, the photo, or both (their normalised sum). `weight` defaults to 1 for a sentence
+        query and 1.5 for a photo query (measured: a word moves a photo's vector less)."""
+        from ..core.arithmetic import PHOTO_WEIGHT, TEXT_WEIGHT, compose, unit
+
         texts = ([text] if text else []) + list(plus) + list(minus)
         if not texts and like is None:
             raise ZsclfError("a search needs a query: text, --like PHOTO or --plus TEXT")
         if any(not t.strip() for t in texts):
             raise ZsclfError("a query text is empty")
-        signs = np.array([1.0] * (len(texts) - len(minus)) + [-1.0] * len(minus), dtype=np.float32)
-        total = (signs[:, None] * self.embed_text(texts)).sum(axis=0) if texts else 0.0
-        if like is not None:
-            total = total + self.photo_vector(like)[0]
-        query = np.asarray(total, dtype=np.float32).reshape(1, -1)
+        vectors = list(self.embed_text(texts)) if texts else []
+        parts = ([vectors.pop(0)] if text else []) + ([self.photo_vector(like)[0]] if like is not None else [])
+        base = unit(sum(unit(p) for p in parts)) if parts else None
+        w = weight if weight is not None else (PHOTO_WEIGHT if like is not None else TEXT_WEIGHT)
+        if not w > 0:
+            raise ZsclfError(f"--weight must be positive, not {weight}")
+        query = compose(base, vectors[:len(plus)], vectors[len(plus):], w)
         if not np.linalg.norm(query) > 1e-6:
             raise ZsclfError("the query's parts cancel out (e.g. --plus and --minus of the same text)")
-        return normalize(query)[0]
+        return unit(query)
 
     def search(self, text: str | None = None, like: str | os.PathLike | None = None, plus: Sequence[str] = (),
-               minus: Sequence[str] = (), k: int = 10) -> list[Hit]:
+               minus: Sequence[str] = (), k: int = 10, weight: float | None = None) -> list[Hit]:
         """The `k` photos closest to the query (see `query_vector`); with `like`, that photo itself is left out."""
         if k < 1:
             raise ZsclfError(f"-k must be at least 1, not {k}")
-        query = self.query_vector(text, like, plus, minus)
-        skip = self.store.by_path(fs_bytes(like)) if like is not None else None
-        return self.rank(query, k, exclude_id=skip.id if skip else None)
+        with _sqlite_errors(self.path):
+            query = self.query_vector(text, like, plus, minus, weight)
+            skip = self.store.by_path(fs_bytes(like)) if like is not None else None
+            return self.rank(query, k, exclude_id=skip.id if skip else None)
 
     def vectors(self) -> tuple[np.ndarray, np.ndarray]:
         """(ids, vectors) of every readable photo, loaded once (float32 up to FLOAT32_ROWS photos)."""
@@ -173,10 +182,12 @@ class Collection:
     def scores(self, query: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(ids, cosine score of every photo) for a unit query vector."""
         ids, matrix = self.vectors()
+        # einsum, not BLAS: a multi-threaded BLAS matvec spins its threads (10,000 photos: 0.33 ms wall but
+        # 2.7 ms CPU idle, 14 ms under load, measured); einsum is one steady thread at 0.6 ms
         if matrix.dtype == np.float32:
-            return ids, matrix @ query
+            return ids, np.einsum("nd,d->n", matrix, query)
         step = 65536
-        return ids, np.concatenate([matrix[i:i + step].astype(np.float32) @ query
+        return ids, np.concatenate([np.einsum("nd,d->n", matrix[i:i + step].astype(np.float32), query)
                                     for i in range(0, len(matrix), step)] or [np.zeros(0, np.float32)])
 
     def rank(self, query: np.ndarray, k: int, exclude_id: int | None = None) -> list[Hit]:
@@ -193,6 +204,17 @@ class Collection:
         return [Hit(p, round(float(scores[i]), 6)) for p, i in zip(found, top, strict=True)]
 
 
+@contextmanager
+def _sqlite_errors(db: Path) -> Iterator[None]:
+    """SQLite failures after opening (a disk that fills, a file damaged since, a lock held too long) as one
+    ZsclfError line; what was committed stays committed."""
+    try:
+        yield
+    except sqlite3.Error as exc:
+        raise ZsclfError(f"{db}: the photo collection could not be read or written ({exc}); "
+                         "what was committed before is kept") from None
+
+
 class _update_lock:
     """An exclusive advisory lock beside the collection (`<db>.lock`) for the length of an update, so two
     `zsclf photos` runs on one collection never interleave; a second one is refused at once."""
@@ -206,7 +228,11 @@ class _update_lock:
             import fcntl
         except ImportError:  # pragma: no cover - not POSIX
             return
-        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        try:
+            self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        except OSError as exc:
+            raise ZsclfError(f"{self.path}: cannot create the update lock ({exc.strerror}); "
+                             "the collection's folder must be writable") from None
         try:
             fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:

@@ -216,15 +216,23 @@ class PhotoStore:
         return [row.tobytes() for row in np.ascontiguousarray(vectors, dtype=self.dtype)]
 
     def load_vectors(self) -> tuple[np.ndarray, np.ndarray]:
-        """(ids [n], vectors [n, dim] in the stored dtype) of every photo that was read."""
-        rows = self.conn.execute("SELECT id, vector FROM photos WHERE vector IS NOT NULL ORDER BY id").fetchall()
-        if not rows:
-            return np.zeros(0, np.int64), np.zeros((0, self.setup.dim), self.dtype)
-        ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
-        matrix = np.frombuffer(b"".join(r[1] for r in rows), dtype=self.dtype)
-        if matrix.size != len(rows) * self.setup.dim:
-            raise ZsclfError(f"{self.path}: damaged photo collection (a vector of the wrong size)")
-        return ids, matrix.reshape(len(rows), self.setup.dim)
+        """(ids [n], vectors [n, dim] in the stored dtype) of every photo that was read, filled chunk by chunk
+        (memory: the matrix itself plus one chunk)."""
+        dim = self.setup.dim
+        n = self.conn.execute("SELECT count(vector) FROM photos").fetchone()[0]
+        ids, matrix = np.empty(n, np.int64), np.empty((n, dim), self.dtype)
+        cursor = self.conn.execute("SELECT id, vector FROM photos WHERE vector IS NOT NULL ORDER BY id")
+        filled = 0
+        while chunk := cursor.fetchmany(8192):
+            if filled + len(chunk) > n:
+                break  # rows added since the count (another process): they come with the next search
+            blob = b"".join(r[1] for r in chunk)
+            if len(blob) != len(chunk) * dim * self.dtype.itemsize:
+                raise ZsclfError(f"{self.path}: damaged photo collection (a vector of the wrong size)")
+            ids[filled:filled + len(chunk)] = [r[0] for r in chunk]
+            matrix[filled:filled + len(chunk)] = np.frombuffer(blob, dtype=self.dtype).reshape(len(chunk), dim)
+            filled += len(chunk)
+        return ids[:filled], matrix[:filled]
 
     def paths_of(self, ids: Sequence[int]) -> list[str]:
         """The path (as str, surrogate-escaped where not UTF-8) of each id, in order."""

@@ -23,6 +23,13 @@ from .pairs_map import PairsMapConfig, captions_of, train_pairs_map
 TOP_T, TEMPERATURE = 50, 2.0  # the ConSE the residual is added to (docs/retrieval.md)
 
 
+def pairs_config(**overrides) -> PairsMapConfig:
+    """The residual's training settings: gentle (lr 1e-4, weight decay 1e-2, margin 0.2, patience 15) so that
+    it stays near ConSE, the best of the research sweep on coco-captions (docs/retrieval.md)."""
+    settings = {"lr": 1e-4, "weight_decay": 1e-2, "margin": 0.2, "patience": 15, "epochs": 300, **overrides}
+    return PairsMapConfig(**settings)
+
+
 @dataclass
 class EmbeddedPairs:
     """CNN features and logits of the readable photos, sentence vectors of their sentences."""
@@ -75,7 +82,7 @@ def fit_residual(embedded: EmbeddedPairs, rows: np.ndarray, config: PairsMapConf
     captions, position = captions_of(np.asarray(embedded.pairs.image_of), rows)
     model = train_pairs_map(x, embedded.sentences[captions], position, base=conse.project(features,
                                                                                             embedded.logits[rows]),
-                            config=config or PairsMapConfig(), progress=progress)
+                            config=config or pairs_config(), progress=progress)
     return ResidualConSE(conse, model.w, mean), model
 
 
@@ -87,7 +94,7 @@ def run_pairs_training(pairs_file: str | Path, output: str | Path, config: Pairs
     from ..pipeline.projection_file import ProjectionMeta, save_projection
     from ..version import __version__
 
-    config = config or PairsMapConfig()
+    config = config or pairs_config()
     embedded = embed_pairs(read_pairs(pairs_file), progress=progress)
     if len(embedded.pairs.images) < 10:
         raise ZsclfError(f"{pairs_file}: training a map needs at least 10 readable photos")

@@ -17,13 +17,15 @@ from .retrieval import retrieval_report
 @dataclass(frozen=True)
 class Alignment:
     """How photos and sentences are compared: ConSE's knobs (or a learned map) and the hubness correction
-    of photo -> sentence ranking (CSLS: each sentence's score minus its mean cosine to its k nearest
-    reference photos; the reference is the photos being ranked, never their sentences)."""
+    of photo -> sentence ranking, with the photos being ranked as the reference (a collection; never
+    their sentences): inverted softmax (each sentence's cosine minus log Σ_photos exp(β cos) / β) or
+    CSLS (minus its mean cosine to its k nearest photos)."""
 
     top_t: int = 50
     temperature: float = 2.0
-    hubness: str = "csls"  # or "none"
+    hubness: str = "inverted-softmax"  # or "csls", "none"
     csls_k: int = 10
+    beta: float = 20.0
     projection: str | None = None  # a learned map file (`zsclf train --pairs`) instead of ConSE
     folds: int = 0  # > 1: train the pairs residual k-fold, each photo embedded by a map trained without it
 
@@ -35,12 +37,14 @@ class Alignment:
                 else f"learned map {self.projection}")
 
     def describe_hubness(self) -> str:
+        how = {"none": "", "csls": f"CSLS (k={self.csls_k})", "inverted-softmax": f"inverted softmax (β={self.beta:g})"}
         return ("none" if self.hubness == "none" else
-                f"CSLS (k={self.csls_k}) on photo -> sentence, reference: the photos themselves; "
+                f"{how[self.hubness]} on photo -> sentence, reference: the photos themselves; "
                 "sentence -> photo plain cosine")
 
 
 BASELINE = Alignment(top_t=10, temperature=1.0, hubness="none")
+HUBNESS = ("inverted-softmax", "csls", "none")
 
 
 def photo_vectors(embedded: EmbeddedPairs, alignment: Alignment) -> np.ndarray:
@@ -56,29 +60,33 @@ def photo_vectors(embedded: EmbeddedPairs, alignment: Alignment) -> np.ndarray:
 
 def cross_validated_vectors(embedded: EmbeddedPairs, alignment: Alignment, seed: int = 0) -> np.ndarray:
     """Every photo embedded by the residual map of the fold that held it out (k-fold over the photos)."""
-    from ..learn.pairs_map import PairsMapConfig, kfold_splits
-    from ..learn.pairs_training import fit_residual
+    from ..learn.pairs_map import kfold_splits
+    from ..learn.pairs_training import fit_residual, pairs_config
 
     n = len(embedded.pairs.images)
     if not 2 <= alignment.folds <= n // 5:
         raise ZsclfError(f"--folds must be between 2 and {n // 5} for {n} photos, not {alignment.folds}")
     out = np.zeros((n, embedded.sentences.shape[1]), np.float32)
     for fold, (train, test) in enumerate(kfold_splits(n, alignment.folds, seed)):
-        projection, _ = fit_residual(embedded, train, PairsMapConfig(seed=fold), alignment.top_t, alignment.temperature)
+        projection, _ = fit_residual(embedded, train, pairs_config(seed=fold), alignment.top_t,
+                                     alignment.temperature)
         out[test] = projection.project(embedded.features[test], embedded.logits[test])
     return out
 
 
 def score(embedded: EmbeddedPairs, alignment: Alignment) -> dict:
     """R@k both ways for one alignment."""
-    from ..core.hubness import csls_penalty
+    from ..core.hubness import csls_penalty, inverted_softmax_normaliser
 
     photos = photo_vectors(embedded, alignment)
     sim = photos @ embedded.sentences.T
     image_of = np.asarray(embedded.pairs.image_of)
     if alignment.hubness == "none":
         return retrieval_report(sim, image_of)
-    penalty = csls_penalty(embedded.sentences, photos, min(alignment.csls_k, len(photos)))
+    if alignment.hubness == "csls":
+        penalty = csls_penalty(embedded.sentences, photos, min(alignment.csls_k, len(photos)))
+    else:
+        penalty = inverted_softmax_normaliser(embedded.sentences, photos, alignment.beta) / alignment.beta
     return retrieval_report(sim - penalty[None, :], image_of, sim_t2i=sim)
 
 
@@ -89,8 +97,10 @@ def evaluate_retrieval(pairs_file: str | Path, alignment: Alignment | None = Non
     from ..models.registry import model_spec
 
     alignment = alignment or Alignment()
-    if alignment.hubness not in ("csls", "none"):
-        raise ZsclfError(f"--hubness must be csls or none, not {alignment.hubness!r}")
+    if alignment.hubness not in HUBNESS:
+        raise ZsclfError(f"--hubness must be one of {', '.join(HUBNESS)}, not {alignment.hubness!r}")
+    if not 0 < alignment.beta < 1e4:
+        raise ZsclfError(f"--beta must be a positive number, not {alignment.beta}")
     embedded = embed_pairs(read_pairs(pairs_file), image_model, progress)
     return {"pairs": str(pairs_file), "photos": len(embedded.pairs.images), "sentences": len(embedded.pairs.sentences),
             "failed": len(embedded.failed), "space": f"{model_spec(None, 'text').name} sentence space",

@@ -244,11 +244,15 @@ class Updater:
     def _forget(self, roots: list[str], last_id: int) -> None:
         """Delete the rows under the walked folders that were not found (in chunks, one transaction)."""
         prefixes = [os.fsencode(r.rstrip(os.sep) + os.sep) for r in roots]
-        protected = [p.rstrip(b"/") + b"/" for p in self.protected]
+        protected = [p.rstrip(b"/") for p in self.protected]  # a folder that could not be listed, or a file
+
+        def kept(path: bytes) -> bool:
+            return any(path == p or path.startswith(p + b"/") for p in protected)
+
         gone: list[int] = []
         with self.store.transaction():
             for row_id, path in self.store.iter_unseen(last_id):
-                if any(path.startswith(p) for p in prefixes) and not any(path.startswith(p) for p in protected):
+                if any(path.startswith(p) for p in prefixes) and not kept(path):
                     gone.append(row_id)
                 if len(gone) >= 1000:
                     self._delete(gone)

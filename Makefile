@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 ZSCLF  := $(VENV)/bin/zsclf
 MODELS := models/efficientnet-lite0.onnx models/all-minilm-l6-v2.onnx
-INDEX  := indexes/imagenet21k/meta.json
+INDEX  := indexes/imagenet21k/CURRENT
 
 .PHONY: setup demo test lint bench report clean
 

@@ -46,8 +46,8 @@ def models_ready() -> None:
 
 @pytest.fixture(scope="session")
 def default_index(models_ready) -> Path:
-    if not (DEFAULT_INDEX / "meta.json").exists():
-        pytest.skip("default ImageNet-21K index not built; run `make setup`")
+    if not (DEFAULT_INDEX / "CURRENT").exists():
+        pytest.skip("default ImageNet-21K index not built (or built by an older zsclf); run `make setup`")
     return DEFAULT_INDEX
 
 

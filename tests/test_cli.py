@@ -13,6 +13,7 @@ import pytest
 
 from conftest import IMAGES, ROOT, SHARED, needs_shared, run_cli
 from zsclf.data.labels import imagenet1k
+from zsclf.index.store import current_version
 
 CAT_SYNSETS = {"n02123045", "n02123159", "n02124075", "n02121620", "n02121808", "n02123394", "n02122948"}
 COFFEE_SYNSETS = {"n07920052", "n07929519", "n07930864", "n07920349", "n07920222"}
@@ -126,7 +127,7 @@ def test_build_index_then_predict_with_it(models_ready, tmp_path):
     proc = run_cli("build-index", str(labels), "-o", str(out), "--quiet")
     assert proc.returncode == 0, proc.stderr
     assert "dropped 1 blank lines and 1 duplicates" in proc.stderr
-    meta = json.loads((out / "meta.json").read_text())
+    meta = json.loads((current_version(out) / "meta.json").read_text())
     assert meta["count"] == 5 and meta["dim"] == 384 and meta["text_encoder"]["name"] == "all-minilm-l6-v2"
     proc = run_cli("predict", "--index", str(out), str(IMAGES / "chelsea.png"), str(IMAGES / "coffee.png"),
                    "-k", "1")
@@ -153,9 +154,10 @@ def test_empty_label_file_is_exit_2(models_ready, tmp_path):
 def test_index_from_another_text_encoder_is_refused(default_index, tmp_path):
     copy = tmp_path / "idx"
     shutil.copytree(default_index, copy)
-    meta = json.loads((copy / "meta.json").read_text())
+    meta_path = current_version(copy) / "meta.json"  # not covered by the checksums (it holds them)
+    meta = json.loads(meta_path.read_text())
     meta["text_encoder"]["sha256"] = "0" * 64
-    (copy / "meta.json").write_text(json.dumps(meta))
+    meta_path.write_text(json.dumps(meta))
     proc = run_cli("predict", "--index", str(copy), str(IMAGES / "chelsea.png"))
     assert proc.returncode == 2
     assert "built with text encoder" in proc.stderr and "rebuild" in proc.stderr
@@ -165,8 +167,9 @@ def test_index_from_another_text_encoder_is_refused(default_index, tmp_path):
 def test_corrupt_index_is_exit_2_not_a_crash(default_index, tmp_path):
     copy = tmp_path / "idx"
     shutil.copytree(default_index, copy)
-    data = (copy / "index.faiss").read_bytes()
-    (copy / "index.faiss").write_bytes(data[: len(data) // 3])
+    faiss_path = current_version(copy) / "index.faiss"
+    data = faiss_path.read_bytes()
+    faiss_path.write_bytes(data[: len(data) // 3])
     proc = run_cli("predict", "--index", str(copy), str(IMAGES / "chelsea.png"))
     assert proc.returncode == 2 and "truncated or corrupt" in proc.stderr
 
@@ -238,7 +241,8 @@ def test_plain_label_list_records_the_template_it_really_used(models_ready, tmp_
     labels = tmp_path / "l.txt"
     labels.write_text("espresso\ntabby cat\n")
     run_cli("build-index", str(labels), "-o", str(tmp_path / "i"), "-q", expect=0)
-    assert json.loads((tmp_path / "i" / "meta.json").read_text())["template"] == "name"  # no glosses to add
+    meta = json.loads((current_version(tmp_path / "i") / "meta.json").read_text())
+    assert meta["template"] == "name"  # no glosses to add
     preds = jsonl(run_cli("predict", "--index", str(tmp_path / "i"), str(IMAGES / "coffee.png"), expect=0).stdout)
     assert preds[0]["predictions"][0]["label"] == "espresso" and preds[0]["predictions"][0]["score"] > 0.9
 

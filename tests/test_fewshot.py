@@ -11,6 +11,7 @@ import pytest
 
 from conftest import IMAGES, SHARED, needs_shared, run_cli
 from zsclf.errors import ZsclfError
+from zsclf.index.store import current_version
 from zsclf.learn.calibration import calibrate
 from zsclf.learn.examples import read_examples
 from zsclf.learn.train import TrainConfig, rank_loss_and_grad, ridge, stratified_split, train_devise
@@ -125,7 +126,7 @@ def test_photo_taught_and_text_labels_in_one_index(default_index, tmp_path):
     out = tmp_path / "mixed"
     proc = run_cli("build-index", str(labels), "--examples", str(examples), "-o", str(out), "-q")
     assert proc.returncode == 0, proc.stderr
-    meta = json.loads((out / "meta.json").read_text())
+    meta = json.loads((current_version(out) / "meta.json").read_text())
     assert meta["space"] == "visual" and meta["calibration"]["method"] == "per-label z-score"
     assert meta["count"] == 5 and meta["photos"] == {"labels": 2, "photos": 2, "replaced_text_labels": 0,
                                                      "projection": "visual"}

@@ -8,16 +8,16 @@ import numpy as np
 import pytest
 
 from zsclf.errors import ZsclfError
-from zsclf.index.label_index import LabelIndex
-from zsclf.index.meta import IndexMeta
-from zsclf.index.store import INDEX_FILE, LABELS_FILE, META_FILE, load_index, save_index
+from zsclf.index.label_index import LabelIndex, all_finite
+from zsclf.index.meta import FORMAT_VERSION, IndexMeta
+from zsclf.index.store import INDEX_FILE, LABELS_FILE, META_FILE, current_version, load_index, save_index
 from zsclf.learn.calibration import hnsw_recall
 from zsclf.models.registry import ModelRef
 
 
 def meta_for(n: int, dim: int, kind: str = "flat") -> IndexMeta:
-    return IndexMeta(format=1, kind=kind, metric="inner_product", dim=dim, count=n, space="text", template="name",
-                     text_encoder=ModelRef("t", "abc", 16))
+    return IndexMeta(format=FORMAT_VERSION, kind=kind, metric="inner_product", dim=dim, count=n, space="text",
+                     template="name", text_encoder=ModelRef("t", "abc", 16))
 
 
 def make_index(n: int = 300, dim: int = 16, kind: str = "flat", seed: int = 0) -> tuple[LabelIndex, np.ndarray]:
@@ -59,16 +59,24 @@ def test_save_load_round_trip(tmp_path):
     index, vectors = make_index()
     save_index(index, tmp_path / "idx")
     loaded = load_index(tmp_path / "idx")
-    assert loaded.names == index.names and loaded.ids == index.ids and loaded.meta == index.meta
+    assert loaded.names == index.names and loaded.ids == index.ids and loaded.meta.with_(files=None) == index.meta
     assert (loaded.search(vectors[:5], 3).rows == index.search(vectors[:5], 3).rows).all()
-    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")], "no temp folders left behind"
+    assert [p.name for p in tmp_path.iterdir()] == ["idx"], "no temp folders or lock files left beside it"
+    version = current_version(tmp_path / "idx")
+    assert sorted(p.name for p in (tmp_path / "idx").iterdir()) == ["CURRENT", version.name]
+    assert sorted(p.name for p in version.iterdir()) == sorted([INDEX_FILE, LABELS_FILE, META_FILE])
 
 
-def test_save_replaces_existing_index_atomically(tmp_path):
+def test_save_replaces_existing_index_keeping_one_previous_version(tmp_path):
     save_index(make_index(n=10)[0], tmp_path / "idx")
+    first = current_version(tmp_path / "idx")
     save_index(make_index(n=20)[0], tmp_path / "idx")
-    assert len(load_index(tmp_path / "idx")) == 20
+    second = current_version(tmp_path / "idx")
+    assert len(load_index(tmp_path / "idx")) == 20 and first.is_dir()  # a reader may still be loading it
+    save_index(make_index(n=30)[0], tmp_path / "idx")
+    assert len(load_index(tmp_path / "idx")) == 30 and not first.exists() and second.is_dir()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["idx"]
+    assert len(list((tmp_path / "idx").iterdir())) == 3  # CURRENT, the current version and the one before
 
 
 def test_failed_save_leaves_nothing(tmp_path, monkeypatch):
@@ -78,27 +86,30 @@ def test_failed_save_leaves_nothing(tmp_path, monkeypatch):
     def boom(*args):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(faiss, "write_index", boom)
+    monkeypatch.setattr(faiss, "serialize_index", boom)
     with pytest.raises(RuntimeError):
         save_index(index, tmp_path / "idx")
     assert list(tmp_path.iterdir()) == []
 
 
+def edit_meta(d, **changes):
+    (d / META_FILE).write_text(json.dumps({**json.loads((d / META_FILE).read_text()), **changes}))
+
+
 @pytest.mark.parametrize("damage,needle", [
     (lambda d: (d / INDEX_FILE).write_bytes((d / INDEX_FILE).read_bytes()[:-100]), "truncated or corrupt"),
-    (lambda d: (d / INDEX_FILE).write_bytes(b"garbage" * 100), "not a FAISS flat index"),
-    (lambda d: (d / INDEX_FILE).unlink(), "missing"),
+    (lambda d: (d / INDEX_FILE).write_bytes(b"garbage" * 100), "truncated or corrupt"),
+    (lambda d: (d / INDEX_FILE).unlink(), "index.faiss: missing"),
     (lambda d: (d / META_FILE).write_text("{not json"), "not valid JSON"),
-    (lambda d: (d / META_FILE).unlink(), "not a zsclf index"),
-    (lambda d: (d / LABELS_FILE).write_text("id\tlabel\nx\ty\n"), "1 labels, meta.json says 30"),
-    (lambda d: (d / META_FILE).write_text(json.dumps({**json.loads((d / META_FILE).read_text()), "format": 99})),
-     "index format 99"),
-    (lambda d: (d / META_FILE).write_text(json.dumps({**json.loads((d / META_FILE).read_text()), "dim": 8})),
-     "expected"),
+    (lambda d: (d / META_FILE).unlink(), "meta.json: missing"),
+    (lambda d: (d / LABELS_FILE).write_text("id\tlabel\nx\ty\n"), "truncated or corrupt"),
+    (lambda d: edit_meta(d, format=99), "index format 99"),
+    (lambda d: edit_meta(d, dim=8), "holds 30x16 vectors, meta.json says 30x8"),
+    (lambda d: edit_meta(d, files={}), "field 'files.index.faiss' is missing"),
 ])
 def test_damaged_index_is_refused_clearly(tmp_path, damage, needle):
     save_index(make_index(n=30)[0], tmp_path / "idx")
-    damage(tmp_path / "idx")
+    damage(current_version(tmp_path / "idx"))
     with pytest.raises(ZsclfError, match=needle):
         load_index(tmp_path / "idx")
 
@@ -106,6 +117,15 @@ def test_damaged_index_is_refused_clearly(tmp_path, damage, needle):
 def test_missing_folder(tmp_path):
     with pytest.raises(ZsclfError, match="no index there"):
         load_index(tmp_path / "nothing")
+
+
+def test_all_finite_is_exact_even_when_column_sums_overflow():
+    big = np.full((4, 3), 3e38, dtype=np.float32)  # finite values whose sums overflow
+    assert all_finite(big) and all_finite(np.zeros((2, 2), np.float32))
+    for bad in (np.nan, np.inf, -np.inf):
+        v = big.copy()
+        v[2, 1] = bad
+        assert not all_finite(v)
 
 
 def test_hnsw_round_trip_and_recall(tmp_path):

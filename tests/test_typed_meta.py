@@ -10,11 +10,12 @@ import pytest
 from zsclf.core import typed_json
 from zsclf.errors import ZsclfError
 from zsclf.index.meta import IndexMeta
-from zsclf.index.store import read_meta
+from zsclf.index.store import read_meta_file
 from zsclf.models.registry import ModelRef, load_manifest
 
-GOOD = {"format": 1, "kind": "flat", "metric": "inner_product", "dim": 4, "count": 2, "space": "text",
-        "template": "gloss", "text_encoder": {"name": "t", "sha256": "ab", "dim": 4}}
+GOOD = {"format": 2, "kind": "flat", "metric": "inner_product", "dim": 4, "count": 2, "space": "text",
+        "template": "gloss", "text_encoder": {"name": "t", "sha256": "ab", "dim": 4},
+        "files": {"index.faiss": {"bytes": 77, "crc32": "0a1b2c3d"}, "labels.tsv": {"bytes": 20, "crc32": "01234567"}}}
 
 
 @dataclass(frozen=True)
@@ -62,23 +63,26 @@ def test_problems_name_the_file_and_the_field(data, needle):
     (lambda m: m.update(kind="ivf"), "field 'kind' is 'ivf', expected one of flat, hnsw"),
     (lambda m: m["text_encoder"].pop("sha256"), "field 'text_encoder.sha256' is missing"),
     (lambda m: m.update(visual_transform="cube"), "expected one of centre, sqrt"),
+    (lambda m: m["files"]["labels.tsv"].pop("crc32"), "field 'files.labels.tsv.crc32' is missing"),
+    (lambda m: m["files"].pop("labels.tsv"), "field 'files.labels.tsv' is missing"),
 ])
 def test_index_meta_refuses_damaged_fields(tmp_path, change, needle):
     meta = json.loads(json.dumps(GOOD))
     change(meta)
     (tmp_path / "meta.json").write_text(json.dumps(meta))
     with pytest.raises(ZsclfError, match=needle) as caught:
-        read_meta(tmp_path)
+        read_meta_file(tmp_path / "meta.json")
     assert str(tmp_path / "meta.json") in str(caught.value)
 
 
 def test_index_meta_reads_the_good_one_and_deep_nesting_is_an_error(tmp_path):
     (tmp_path / "meta.json").write_text(json.dumps(GOOD))
-    meta = read_meta(tmp_path)
+    meta = read_meta_file(tmp_path / "meta.json")
     assert isinstance(meta, IndexMeta) and meta.text_encoder == ModelRef("t", "ab", 4)
+    assert meta.files is not None and meta.files["index.faiss"].bytes == 77
     (tmp_path / "meta.json").write_text("[" * 100_000 + "]" * 100_000)
     with pytest.raises(ZsclfError, match="nested too deeply"):
-        read_meta(tmp_path)
+        read_meta_file(tmp_path / "meta.json")
 
 
 def test_manifest_without_a_default_model_is_a_clear_error(tmp_path):

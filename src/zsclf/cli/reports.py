@@ -52,7 +52,8 @@ def print_info(data: dict) -> None:
             meta = idx["meta"]
             console.print(f"index {idx['path']}: {meta['count']} labels, {meta['dim']}-d {meta['kind']} "
                           f"{meta['space']} space, template {meta.get('template')!r}, text encoder "
-                          f"{meta['text_encoder']['name']}, built {meta.get('created')}"
+                          f"{meta['text_encoder']['name']}, built {meta.get('created')}, version {idx.get('version')}"
+                          + (", files ok" if idx.get("files_ok") else "")
                           + (f" [dim]sha256 {idx['index_sha256'][:16]}[/dim]" if "index_sha256" in idx else ""))
 
 

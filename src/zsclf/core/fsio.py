@@ -4,7 +4,8 @@
   descriptor, opened non-blocking, so a FIFO can never hang us); `read_text` wraps it with
   size limits and one-line `ZsclfError`s naming the file.
 * `atomic_file` writes a temp file beside the target, fsyncs it and renames it into place:
-  readers see the old file or the new one, never half of one.
+  readers see the old file or the new one, never half of one. `write_new_file` and `fsync_dir`
+  are the pieces for writers that publish whole folders (index.publish).
 """
 
 from __future__ import annotations
@@ -102,6 +103,15 @@ def fsync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def write_new_file(path: Path, data: bytes | bytearray | memoryview) -> None:
+    """Create `path` (it must not exist; mode 0666 & ~umask), write `data` and fsync it. The caller removes
+    a half-written file on error (it is in a temp folder or has a temp name)."""
+    with open(path, "xb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
 
 
 @contextmanager

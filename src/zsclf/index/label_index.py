@@ -28,6 +28,23 @@ def configure_faiss(threads: int | None = None) -> None:
         faiss.omp_set_num_threads(threads)
 
 
+def stored_vectors(faiss_index) -> np.ndarray | None:
+    """A [ntotal, d] view (no copy) of the vectors a flat or HNSW-flat index stores; None for other kinds."""
+    import faiss
+
+    flat = faiss.downcast_index(faiss_index.storage) if hasattr(faiss_index, "storage") else faiss_index
+    if not hasattr(flat, "get_xb") or flat.ntotal == 0:
+        return None
+    return faiss.rev_swig_ptr(flat.get_xb(), flat.ntotal * flat.d).reshape(flat.ntotal, flat.d)
+
+
+def all_finite(vectors: np.ndarray) -> bool:
+    """No NaN or infinity in `vectors`. Column sums first (~3x faster than isfinite over every value on the 21K
+    index): a sum is non-finite whenever a value is; only when a sum is (or overflowed) is every value looked at."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        return bool(np.isfinite(vectors.sum(axis=0)).all()) or bool(np.isfinite(vectors).all())
+
+
 @dataclass
 class SearchResult:
     """Top-k scores and label rows for a batch of queries (row -1 = no result)."""

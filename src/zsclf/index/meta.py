@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 
 from ..models.registry import ModelRef
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: versioned folder with CURRENT, checksums in `files`; 1: three files at the top
 KINDS = ("flat", "hnsw")
 SPACES = ("text", "visual")
 VISUAL_TRANSFORMS = ("centre", "sqrt")
@@ -56,6 +56,14 @@ class TextToVisual:
 
 
 @dataclass(frozen=True)
+class FileCheck:
+    """Size and CRC-32 (8 hex digits) of one index file, checked before the file is used."""
+
+    bytes: int
+    crc32: str
+
+
+@dataclass(frozen=True)
 class IndexMeta:
     """Everything an index records about how its vectors were made."""
 
@@ -77,6 +85,7 @@ class IndexMeta:
     photos: PhotoLabels | None = None
     calibration: Calibration | None = None
     hnsw_recall_at_10: float | None = None
+    files: dict[str, FileCheck] | None = None  # index.faiss and labels.tsv (format 2; written by save_index)
 
     @property
     def text_space(self) -> TextSpace:

@@ -11,7 +11,8 @@
 * text-taught and photo-taught labels in one index are calibrated (see learn.calibration).
 
 `make_index(BuildRequest)` is what `zsclf build-index` runs: it checks the options, resolves the
-space and the output folder, loads the encoders, builds (`build_index`) and saves.
+space and checks the output folder (before any work), loads the encoders, builds (`build_index`)
+and saves.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from ..index.meta import (
     TextToVisual,
     now,
 )
+from ..index.publish import check_index_target
 from ..index.store import save_index
 from ..models.image_encoder import ImageEncoder
 from ..models.text_encoder import TextEncoder
@@ -103,6 +105,8 @@ class BuildOutcome:
 def make_index(request: BuildRequest, progress: Progress | None = None) -> BuildOutcome:
     """Check `request`, read its inputs, build the index and save it (what `zsclf build-index` does)."""
     space = request.resolved_space()
+    output = request.output_path()
+    check_index_target(output)  # before any work: a bad --output is an error now, not after the embedding
     labels = read_labels(request.labels) if request.labels else None
     notes = []
     if labels and (labels.dropped_blank or labels.dropped_duplicates):
@@ -112,7 +116,6 @@ def make_index(request: BuildRequest, progress: Progress | None = None) -> Build
     if request.examples and (empty := empty_label_folders(request.examples)):
         notes.append(f"{request.examples}: {len(empty)} label folders hold no photos and were left out "
                      f"({', '.join(empty[:5])}{', ...' if len(empty) > 5 else ''})")
-    output = request.output_path()
     text = TextEncoder.load(config=SessionConfig(device="cpu", threads=request.threads))
     encoder = None
     if examples or space == "visual":  # single-threaded runs, batches in parallel (pipeline.encoding)

@@ -89,12 +89,14 @@ def fit_residual(embedded: EmbeddedPairs, rows: np.ndarray, config: PairsMapConf
 def run_pairs_training(pairs_file: str | Path, output: str | Path, config: PairsMapConfig | None = None,
                        progress: Progress | None = None):
     """Embed the pairs, train the residual on all their photos (a share held out for early stopping), write it."""
+    from ..core.targets import check_output_file
     from ..index.meta import now
     from ..models.registry import ModelRef, model_spec
     from ..pipeline.projection_file import ProjectionMeta, save_projection
     from ..version import __version__
 
     config = config or pairs_config()
+    target = check_output_file(Path(output), "projection")  # before any work (a symlink is followed)
     embedded = embed_pairs(read_pairs(pairs_file), progress=progress)
     if len(embedded.pairs.images) < 10:
         raise ZsclfError(f"{pairs_file}: training a map needs at least 10 readable photos")
@@ -114,5 +116,5 @@ def run_pairs_training(pairs_file: str | Path, output: str | Path, config: Pairs
                                    "sentences": len(embedded.pairs.sentences)},
         hyper_parameters=asdict(config), best_epoch=model.best_epoch, top_t=TOP_T, temperature=TEMPERATURE,
         history=[{k: round(v, 5) if isinstance(v, float) else v for k, v in h.items()} for h in model.history])
-    save_projection(output, projection.matrix, meta, projection.mean)
+    save_projection(target, projection.matrix, meta, projection.mean)
     return model, embedded

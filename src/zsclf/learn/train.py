@@ -195,6 +195,7 @@ def run_training(data: str | Path, output: str | Path, only: str | None = None, 
     with the loss and validation hit@1 as the note).
     """
     from ..core.device import SessionConfig
+    from ..core.targets import check_output_file
     from ..data.dataset import read_dataset
     from ..data.labels import check_template, imagenet21k_path
     from ..errors import ZsclfError
@@ -207,6 +208,7 @@ def run_training(data: str | Path, output: str | Path, only: str | None = None, 
 
     config = TrainConfig(**hyper)
     check_template(template)
+    target = check_output_file(Path(output), "projection")  # before any work (a symlink is followed)
     samples = read_dataset(data, only)
     classes = list(dict.fromkeys((s.label, s.id) for s in samples))
     if len(classes) < 2:
@@ -235,6 +237,6 @@ def run_training(data: str | Path, output: str | Path, only: str | None = None, 
         hyper_parameters=asdict(config), best_epoch=result.best_epoch, validation=result.val_hit,
         train_size=result.train_size, val_size=result.val_size,
         history=[{k: round(v, 5) if isinstance(v, float) else v for k, v in h.items()} for h in result.history])
-    save_projection(output, result.matrix, meta)
+    save_projection(target, result.matrix, meta)
     result.labels = len(classes)
     return result

@@ -71,16 +71,18 @@ def models_info(models: Path, checksums: bool) -> dict:
 def index_info(index: Path, checksums: bool) -> dict:
     """The index folder's metadata and file checksums."""
     from ..core import typed_json
-    from ..index.store import INDEX_FILE, read_meta
+    from ..index.store import INDEX_FILE, current_version, load_index, read_meta
 
     out: dict = {"path": str(index)}
     try:
+        out["version"] = current_version(index).name
         out["meta"] = typed_json.dump(read_meta(index))
+        if checksums:
+            load_index(index)  # sizes and CRC-32s against meta.json, finite vectors
+            out["files_ok"] = True
+            out["index_sha256"] = sha256_file(index / out["version"] / INDEX_FILE)
     except ZsclfError as exc:
         out["error"] = str(exc)
-        return out
-    if checksums and (index / INDEX_FILE).is_file():
-        out["index_sha256"] = sha256_file(index / INDEX_FILE)
     return out
 
 

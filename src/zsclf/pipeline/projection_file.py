@@ -49,8 +49,12 @@ def save_projection(path: str | Path, matrix: np.ndarray, meta: ProjectionMeta,
         raise ZsclfError(f"{path}: the learned projection contains NaN or infinity (diverged?); nothing was written")
     path = Path(path)
     extra = {} if feature_mean is None else {"feature_mean": np.asarray(feature_mean, np.float32)}
-    with atomic_file(path) as fh:
-        np.savez(fh, matrix=matrix.astype(np.float32), meta=np.array(json.dumps(typed_json.dump(meta))), **extra)
+    try:
+        with atomic_file(path) as fh:
+            np.savez(fh, matrix=matrix.astype(np.float32), meta=np.array(json.dumps(typed_json.dump(meta))),
+                     **extra)
+    except OSError as exc:
+        raise ZsclfError(f"{path}: cannot write the projection: {os_reason(exc)}; nothing was written") from None
     return path
 
 

@@ -132,3 +132,21 @@ def rows(db) -> int:
             return conn.execute("SELECT count(*) FROM photos").fetchone()[0]
     except sqlite3.Error:
         return 0  # not created yet
+
+
+def test_photos_reports_each_failure_once_and_exits_1(models_ready, tmp_path):
+    root = tmp_path / "photos"
+    root.mkdir()
+    shutil.copy2(IMAGES / "rocket.jpg", root / "rocket.jpg")
+    (root / "broken.jpg").write_bytes(b"not a photo")
+    os.mkfifo(root / "pipe.jpg")
+    db = str(tmp_path / "c.db")
+    first = run_cli("photos", str(root), "--db", db, "-q", expect=1)
+    assert first.stdout == ""
+    assert first.stderr.splitlines() == [
+        f"zsclf: skipped {root / 'pipe.jpg'}: is a FIFO (named pipe), not a regular file",
+        f"zsclf: error: {root / 'broken.jpg'}: not an image Pillow can read",
+        f"zsclf: {db}: added 1, updated 0, removed 0, unchanged 0, failed 1 (1 special skipped)"]
+    again = run_cli("photos", str(root), "--db", db, "-q", expect=0)  # a broken photo is not retried
+    assert again.stderr.splitlines()[-1] == f"zsclf: {db}: added 0, updated 0, removed 0, unchanged 2, failed 0 " \
+                                            "(1 special skipped)"

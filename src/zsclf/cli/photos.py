@@ -31,7 +31,8 @@ def photos(
                                  top_t=top_t, temperature=temperature)
     with collection, ProgressBars(quiet, "photos") as progress:
         def report(kind: str, message: str) -> None:
-            (error if kind == "failed" else note)(message if kind == "failed" else f"skipped {message}")
+            line = f"error: {message}" if kind == "failed" else f"skipped {message}"
+            progress.line(line) if progress is not None else (error(message) if kind == "failed" else note(line))
 
         summary = collection.add(folders, exclude or [], batch_size, progress, report)
     note(f"{collection.path}: {summary.line()}")

@@ -214,13 +214,13 @@ class Updater:
                 s.unchanged += 1
                 self.touched.append((item.row_id, item.size, item.mtime_ns))
                 return ()
-        if item.row_id is None:
+        if vector is None:  # remembered with its error, counted as failed only
+            s.failed += 1
+            self.report("failed", error or f"{os.fsdecode(item.path)}: unreadable")
+        elif item.row_id is None:
             s.added += 1
         else:
             s.updated += 1
-        if vector is None:
-            s.failed += 1
-            self.report("failed", error or f"{os.fsdecode(item.path)}: unreadable")
         s.embedded += embedded
         s.reused += not embedded and vector is not None
         return (item.path, item.size, item.mtime_ns, item.sha256, vector, error)

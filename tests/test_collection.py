@@ -192,6 +192,17 @@ def test_search_by_example_and_arithmetic(tmp_path, folder, embedder):
             c.search(k=3)
 
 
+def test_an_existing_collection_keeps_its_embedding_setup(tmp_path, folder, embedder):
+    db = tmp_path / "c.db"
+    add(db, embedder, folder)
+    same = Collection.open(db, top_t=50, temperature=2.0, projection=None)
+    same._photos = embedder
+    assert same.add([str(folder)]).unchanged == len(PHOTOS)
+    with pytest.raises(ZsclfError, match="--top-t cannot change now"):
+        Collection.open(db, top_t=10).add([str(folder)])
+    assert Collection.open(db).setup.top_t == 50 and Collection.open(db).setup.describe().startswith("ConSE (top-50")
+
+
 def test_a_second_update_at_the_same_time_is_refused(tmp_path, folder, embedder):
     from zsclf.collection.collection import _update_lock
 

@@ -20,8 +20,8 @@ def photos(
     device: opt.DeviceOpt = opt.Device.auto,
     model: opt.Model = None,
     projection: Annotated[Path | None, typer.Option("--projection", help="Learned map (`zsclf train --pairs`) for a new collection (default: ConSE).")] = None,
-    top_t: Annotated[int, typer.Option("--top-t", min=1, help="ConSE for a new collection: how many of the CNN's classes are mixed.")] = 50,
-    temperature: Annotated[float, typer.Option("--temperature", help="ConSE for a new collection: softmax temperature (higher mixes the classes more evenly).")] = 2.0,
+    top_t: Annotated[int | None, typer.Option("--top-t", min=1, help="ConSE for a new collection: how many of the CNN's classes are mixed (default: 50).")] = None,
+    temperature: Annotated[float | None, typer.Option("--temperature", help="ConSE for a new collection: softmax temperature, higher mixes the classes more evenly (default: 2).")] = None,
     quiet: opt.Quiet = False,
 ) -> None:
     """Add or update photos in a collection: embeds new and changed photos only, forgets deleted ones."""

@@ -31,6 +31,7 @@ from ..errors import ZsclfError
 from .store import CollectionSetup, PhotoStore, fs_bytes
 from .update import Report, Updater, UpdateSummary, file_digest
 
+_OPTION = {"image_model": "model"}  # CLI names of setup options
 FLOAT32_ROWS = 200_000  # up to this many photos the scores come from a float32 copy; beyond, in chunks
 
 
@@ -51,7 +52,7 @@ class Collection:
         self._store = store
         self.device = device
         self.threads = threads
-        self.setup_options = setup_options or {}
+        self.setup_options = {k: v for k, v in (setup_options or {}).items() if v is not None}
         self._photos = None
         self._text = None
         self._matrix: tuple[np.ndarray, np.ndarray] | None = None
@@ -98,7 +99,9 @@ class Collection:
         from .update import normalise_roots
 
         normalise_roots(folders)  # a missing folder is an error before anything is created
-        if self._store is None:
+        if self._store is not None:
+            self._check_same_setup()
+        else:
             from .embedder import make_setup
 
             self._store = PhotoStore.open(self.path, setup=make_setup(**self.setup_options))
@@ -106,6 +109,21 @@ class Collection:
             summary = Updater(self._store, self._photo_embedder, batch_size, progress, report).run(folders, exclude)
         self._matrix = None
         return summary
+
+    def _check_same_setup(self) -> None:
+        """Options that choose how photos are embedded must match an existing collection's (or be left out)."""
+        setup, asked = self.setup, self.setup_options
+        have = {"image_model": setup.image_encoder.name, "top_t": setup.top_t, "temperature": setup.temperature,
+                "dtype": setup.dtype}
+        for key, value in asked.items():
+            if key == "projection":
+                differs = setup.projection != "linear" or os.path.realpath(value) != setup.projection_file
+            else:
+                differs = key in have and have[key] != value
+            if differs:
+                option = _OPTION.get(key, key).replace("_", "-")
+                raise ZsclfError(f"{self.path} was made with {setup.describe()}; its photos are embedded that way, "
+                                 f"so --{option} cannot change now: leave it out, or use another --db")
 
     def _photo_embedder(self):
         if self._photos is None:

@@ -103,8 +103,9 @@ def test_usage_errors_and_damaged_collections_exit_2(collection, tmp_path, args,
 def test_kill_9_while_indexing_then_resume_never_redoes_committed_photos(models_ready, tmp_path):
     root = tmp_path / "photos"
     root.mkdir()
-    sample = sorted((SHARED / "imagenet-sample").rglob("*.JPEG"))[:96]
-    assert len(sample) == 96
+    n = 192  # enough batches of 8 that a fast machine is still busy when the kill comes
+    sample = sorted((SHARED / "imagenet-sample").rglob("*.JPEG"))[:n]
+    assert len(sample) == n
     for i, photo in enumerate(sample):
         os.symlink(photo, root / f"{i:03d}.jpg")
     db = tmp_path / "c.db"
@@ -113,17 +114,17 @@ def test_kill_9_while_indexing_then_resume_never_redoes_committed_photos(models_
     committed = 0
     deadline = time.monotonic() + 300
     while committed < 16 and proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.05)
+        time.sleep(0.02)
         committed = rows(db)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert proc.returncode == -signal.SIGKILL, "the run ended before it could be killed"
     committed = rows(db)
-    assert 16 <= committed < 96
+    assert 16 <= committed < n
     resumed = run_cli("photos", str(root), "--db", str(db), "-q", expect=0)
     counts = {k: int(v) for k, v in re.findall(r"(added|updated|removed|unchanged|failed) (\d+)", resumed.stderr)}
-    assert counts == {"added": 96 - committed, "updated": 0, "removed": 0, "unchanged": committed, "failed": 0}
-    assert rows(db) == 96
+    assert counts == {"added": n - committed, "updated": 0, "removed": 0, "unchanged": committed, "failed": 0}
+    assert rows(db) == n
 
 
 def rows(db) -> int:

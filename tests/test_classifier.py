@@ -20,7 +20,7 @@ COLOURS = {"red": (250, 10, 10), "green": (10, 250, 10), "blue": (10, 10, 250)}
 class FakeEncoder:
     """'Recognises' three colours: the logits are the image's mean R, G, B (scaled)."""
 
-    device, threads, name, feature_dim, num_classes = "cpu", 1, "fake", 3, 3
+    device, threads, name, feature_dim, num_classes, max_batch = "cpu", 1, "fake", 3, 3, None
     preprocess = Preprocess(size=8, crop_fraction=1.0)
     ref = ModelRef("fake", "0" * 64, 3)
 

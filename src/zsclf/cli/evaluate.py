@@ -34,7 +34,7 @@ def evaluate(
     from .reports import print_eval, print_json
 
     samples = read_dataset(data, only)
-    clf = Classifier.from_config(ClassifierConfig(index, device.value, threads, model, projection, top_t, seen_gate))
+    clf = Classifier.from_config(ClassifierConfig(index, device.value, opt.clamped_threads(threads), model, projection, top_t, seen_gate))
     with ProgressBars(quiet or as_json, "images") as progress:
         report = run(clf, samples, exclude_seen=exclude_seen, batch_size=batch_size, hypernyms=read_hypernyms(),
                      progress=progress)

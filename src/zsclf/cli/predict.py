@@ -32,7 +32,7 @@ def predict(
     from ..pipeline.classifier import Classifier, ClassifierConfig
     from .render import write_results
 
-    clf = Classifier.from_config(ClassifierConfig(index, device.value, threads, model, projection, top_t, seen_gate,
+    clf = Classifier.from_config(ClassifierConfig(index, device.value, opt.clamped_threads(threads), model, projection, top_t, seen_gate,
                                                   max_k=top_k))
     if verbose:
         note(f"encoder {clf.encoder.name} on {clf.devices['encoder']}, search on {clf.devices['search']}, "

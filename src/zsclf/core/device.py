@@ -69,6 +69,18 @@ def default_threads() -> int:
         return max(1, os.cpu_count() or 1)
 
 
+def clamp_threads(requested: int | None) -> tuple[int, str | None]:
+    """Compute threads to use and, when the request had to be lowered, a note saying so.
+
+    At most one per core: each thread runs its own encoder batch, so a thread beyond the cores adds
+    memory (activations, decoded pixels) but no speed.
+    """
+    cores = default_threads()
+    if requested is None or requested <= cores:
+        return requested or cores, None
+    return cores, f"--threads {requested}: using {cores}, the cores available (more threads add memory, not speed)"
+
+
 @dataclass(frozen=True)
 class SessionConfig:
     """How to build an ONNX Runtime session."""

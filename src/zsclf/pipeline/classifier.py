@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from ..core import paths
-from ..core.device import SessionConfig, default_threads, use_faiss_gpu
+from ..core.device import SessionConfig, clamp_threads, use_faiss_gpu
 from ..core.vectors import softmax
 from ..errors import ZsclfError
 from ..index.label_index import LabelIndex, SearchResult, configure_faiss
@@ -101,7 +101,7 @@ class Classifier:
         self.index = index
         self.encoder = encoder
         self.projection = projection
-        self.threads = threads or default_threads()
+        self.threads = clamp_threads(threads)[0]  # one encoder batch per core at most
         self.search_device = search_device
         self.seen_gate = seen_gate
         self._seen = seen

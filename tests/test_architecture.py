@@ -16,10 +16,11 @@ BELOW = {  # the groups each group may import (errors and version: everyone)
     "index": {"core", "models"},
     "pipeline": {"core", "models", "data", "index"},
     "learn": {"core", "models", "data", "index", "pipeline"},
+    "collection": {"core", "models", "data", "index", "pipeline"},
     "measure": {"core", "models", "data", "index", "pipeline", "learn"},
     "install": {"core", "models", "data", "index", "pipeline", "learn"},
     "batch": {"core", "models", "data", "index", "pipeline"},
-    "cli": {"core", "models", "data", "index", "pipeline", "learn", "measure", "install", "batch"},
+    "cli": {"core", "models", "data", "index", "pipeline", "learn", "measure", "collection", "install", "batch"},
 }
 EVERYONE = {"errors", "version"}
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from zsclf.core.vectors import softmax
 from zsclf.pipeline.projection import ConSE
@@ -21,6 +22,17 @@ def test_conse_mixes_top_t_seen_embeddings_by_probability():
     expected = np.array([0.6, 0.3, 0, 0]) / np.linalg.norm([0.6, 0.3])
     assert np.allclose(out, [expected], atol=1e-6)
     assert np.allclose(np.linalg.norm(ConSE(seen, top_t=4).project(None, logits), axis=1), 1.0)
+
+
+def test_conse_temperature_flattens_the_mix():
+    seen = np.eye(4, dtype=np.float32)
+    logits = np.log(np.array([[0.6, 0.3, 0.08, 0.02]], dtype=np.float32))
+    hot = ConSE(seen, top_t=2, temperature=2.0).project(None, logits)
+    p = np.sqrt([0.6, 0.3])  # softmax(log p / 2) over the top 2 is proportional to sqrt(p)
+    assert np.allclose(hot, [np.array([p[0], p[1], 0, 0]) / np.linalg.norm(p)], atol=1e-6)
+    assert np.allclose(ConSE(seen, 2, 1.0).project(None, logits), ConSE(seen, 2).project(None, logits))
+    with pytest.raises(ValueError):
+        ConSE(seen, 2, temperature=0.0)
 
 
 def test_conse_top_1_is_the_argmax_embedding():

@@ -7,6 +7,11 @@ Library API (the CLI is a thin wrapper)::
     for result in clf.predict_paths(["cat.jpg"], top_k=5):
         print(result.path, result.predictions)
 
+    from zsclf import Collection
+    photos = Collection.open("photos.db")    # a photo collection (SQLite), searched by text or example
+    photos.add(["~/Pictures"])
+    photos.search(text="a dog on a beach", k=5)
+
 Names are imported lazily so that `zsclf --help` and one-image predictions start fast; type
 checkers see them through the TYPE_CHECKING imports below.
 """
@@ -19,6 +24,7 @@ from typing import TYPE_CHECKING
 from .version import __version__
 
 if TYPE_CHECKING:
+    from .collection.collection import Collection, Hit
     from .data.dataset import Sample, read_dataset
     from .data.labels import LabelSet, read_hypernyms, read_labels
     from .errors import ImageError, ZsclfError
@@ -55,6 +61,7 @@ _EXPORTS = {
     "TrainConfig": "learn.train", "train_devise": "learn.train", "run_training": "learn.train",
     "evaluate": "measure.evaluate", "benchmark_images": "measure.bench", "collect_info": "measure.sysinfo",
     "ZsclfError": "errors", "ImageError": "errors",
+    "Collection": "collection.collection", "Hit": "collection.collection",
 }
 
 __all__ = [
@@ -64,7 +71,7 @@ __all__ = [
     "read_dataset", "ConSE", "LinearProjection", "VisualProjection", "ProjectionMeta", "load_projection",
     "save_projection", "BuildRequest", "build_index", "make_index", "ExampleSet", "read_examples", "encode_images",
     "TrainConfig", "train_devise", "run_training", "evaluate", "benchmark_images", "collect_info", "ZsclfError",
-    "ImageError",
+    "ImageError", "Collection", "Hit",
 ]
 
 

@@ -15,7 +15,7 @@ import typer
 
 from ..errors import ZsclfError
 from ..version import __version__
-from . import batch, benchmark, build_index, evaluate, info, predict, setup, train
+from . import batch, benchmark, build_index, eval_retrieval, evaluate, info, photos, predict, search, setup, train
 from .terminal import error
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -23,9 +23,12 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
 app.command("predict")(predict.predict)
 app.command("build-index")(build_index.build_index)
 app.command("eval")(evaluate.evaluate)
+app.command("eval-retrieval")(eval_retrieval.eval_retrieval)
 app.command("train")(train.train)
 app.command("benchmark")(benchmark.benchmark)
 app.command("info")(info.info)
+app.command("photos")(photos.photos)
+app.command("search")(search.search)
 app.command("batch")(batch.batch)
 app.command("setup")(setup.setup)
 

@@ -52,6 +52,7 @@ SeenGate = Annotated[float | None, typer.Option("--seen-gate", help="Novelty det
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")]
 Json = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
 Template = Annotated[str, typer.Option("--template", help="Text embedded per label: gloss (name: description, else name), name, photo, lemmas, or a format string with {name}.")]
+Db = Annotated[Path | None, typer.Option("--db", help="Photo collection file (default: $ZSCLF_COLLECTION, else ~/.local/share/zsclf/photos.db).")]
 
 
 def clamped_threads(requested: int | None) -> int:

@@ -12,12 +12,14 @@ import csv
 import json
 import sys
 from collections.abc import Iterable
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 import typer
 
-from ..pipeline.classifier import Result
 from .terminal import error
+
+if TYPE_CHECKING:  # not at run time: `search` writes through here without importing the classifier
+    from ..pipeline.classifier import Result
 
 COLUMNS = ("path", "rank", "label", "id", "score")
 
@@ -43,8 +45,11 @@ class JsonlWriter:
     def __init__(self, stream: TextIO) -> None:
         self.stream = stream
 
-    def write(self, result: Result) -> None:
-        self.stream.write(json.dumps(result_record(result), ensure_ascii=False) + "\n")
+    def record(self, result) -> dict:
+        return result_record(result)
+
+    def write(self, result) -> None:
+        self.stream.write(json.dumps(self.record(result), ensure_ascii=False) + "\n")
         self.stream.flush()
 
     def close(self) -> None:
@@ -55,15 +60,19 @@ class DelimitedWriter:
     """A header row, then one row per (path, rank, label, id, score); failed inputs appear on stderr only."""
 
     streaming = True
+    columns: tuple[str, ...] = COLUMNS
 
     def __init__(self, stream: TextIO, delimiter: str) -> None:
         self.stream = stream
         self.writer = csv.writer(stream, delimiter=delimiter, lineterminator="\n")
-        self.writer.writerow(COLUMNS)
+        self.writer.writerow(self.columns)
 
-    def write(self, result: Result) -> None:
+    def rows(self, result) -> Iterable[tuple]:
         for rank, pred in enumerate(result.predictions or [], start=1):
-            self.writer.writerow((result.path, rank, pred.label, pred.id, f"{pred.score:.4f}"))
+            yield (result.path, rank, pred.label, pred.id, f"{pred.score:.4f}")
+
+    def write(self, result) -> None:
+        self.writer.writerows(self.rows(result))
         self.stream.flush()
 
     def close(self) -> None:
@@ -74,53 +83,60 @@ class TableWriter:
     """A Rich table: one block of rows per image, errors in red."""
 
     streaming = False
+    columns: tuple[tuple[str, str], ...] = (("image", "left"), ("#", "right"), ("label", "left"), ("id", "left"),
+                                            ("score", "right"))
 
     def __init__(self, stream: TextIO) -> None:
         self.stream = stream
-        self.results: list[Result] = []
+        self.results: list = []
 
-    def write(self, result: Result) -> None:
+    def write(self, result) -> None:
         self.results.append(result)
+
+    def add_rows(self, table, result, last: bool) -> None:
+        """The rows of one result (`last`: no section line after it)."""
+        if result.error is not None:
+            table.add_row(result.path, "", f"[red]error: {result.error}[/red]", "", "", end_section=True)
+            return
+        preds = result.predictions or []
+        for rank, pred in enumerate(preds, start=1):
+            table.add_row(result.path if rank == 1 else "", str(rank), pred.label, pred.id,
+                          f"{pred.score:.3f}", end_section=rank == len(preds) and not last)
+        if not preds:
+            table.add_row(result.path, "", "[dim](no label above --min-score)[/dim]", "", "")
 
     def close(self) -> None:
         from rich.console import Console
         from rich.table import Table
 
         table = Table(show_lines=False)
-        for name, justify in (("image", "left"), ("#", "right"), ("label", "left"), ("id", "left"),
-                              ("score", "right")):
+        for name, justify in self.columns:
             table.add_column(name, justify=justify)
         for i, result in enumerate(self.results):
-            if result.error is not None:
-                table.add_row(result.path, "", f"[red]error: {result.error}[/red]", "", "",
-                              end_section=True)
-                continue
-            preds = result.predictions or []
-            for rank, pred in enumerate(preds, start=1):
-                table.add_row(result.path if rank == 1 else "", str(rank), pred.label, pred.id,
-                              f"{pred.score:.3f}", end_section=rank == len(preds) and i < len(self.results) - 1)
-            if not preds:
-                table.add_row(result.path, "", "[dim](no label above --min-score)[/dim]", "", "")
+            self.add_rows(table, result, last=i == len(self.results) - 1)
         width = None if self.stream.isatty() else 10_000  # a pipe or file: never wrap paths
         Console(file=self.stream, soft_wrap=False, width=width).print(table)
 
 
-def make_writer(fmt: str, stream: TextIO | None = None):
-    """A writer for `fmt` (table, jsonl, csv, tsv) on `stream` (default stdout)."""
+def make_writer(fmt: str, stream: TextIO | None = None, kinds: tuple[type, type, type] | None = None):
+    """A writer for `fmt` (table, jsonl, csv, tsv) on `stream` (default stdout); `kinds`: other
+    (jsonl, delimited, table) writer classes for another kind of result."""
     stream = stream or sys.stdout
+    jsonl, delimited, table = kinds or (JsonlWriter, DelimitedWriter, TableWriter)
     if fmt == "jsonl":
-        return JsonlWriter(stream)
+        return jsonl(stream)
     if fmt in ("csv", "tsv"):
-        return DelimitedWriter(stream, "," if fmt == "csv" else "\t")
+        return delimited(stream, "," if fmt == "csv" else "\t")
     if fmt == "table":
-        return TableWriter(stream)
+        return table(stream)
     raise ValueError(f"unknown format {fmt!r}")
 
 
-def write_results(results: Iterable[Result], fmt: str | None) -> tuple[int, int]:
+def write_results(results: Iterable[Result], fmt: str | None, make=make_writer) -> tuple[int, int]:
     """Write results to stdout as they come (errors also as lines on stderr); returns (total, failed).
 
-    The writer is made on the first result: no inputs, nothing on stdout.
+    The writer is made on the first result (by `make(fmt)`): no inputs, nothing on stdout. Any result
+    type with an `error` attribute works, given writers for it (`search` uses this too).
     """
     writer = None
     total = failed = 0
@@ -132,7 +148,7 @@ def write_results(results: Iterable[Result], fmt: str | None) -> tuple[int, int]
                 fmt = fmt or default_format(sys.stdout)
                 # paths that are not UTF-8: their own bytes in CSV/TSV, \udcXX escapes in JSON and tables
                 sys.stdout.reconfigure(errors="surrogateescape" if fmt in ("csv", "tsv") else "backslashreplace")
-                writer = make_writer(fmt)
+                writer = make(fmt)
             total += 1
             if result.error is not None:
                 failed += 1

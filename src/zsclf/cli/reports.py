@@ -131,3 +131,26 @@ def print_batch(outcome, quiet: bool = False, as_json: bool = False) -> None:
         note(line)
     if as_json:
         print_json(dataclasses.asdict(outcome))
+
+
+def print_retrieval(report: dict) -> None:
+    """Human-readable rendering of an `eval-retrieval` report (Karpathy & Fei-Fei's table)."""
+    from rich.table import Table
+
+    with stdout_console(highlight=False) as console:
+        console.print(f"{report['pairs']}: {report['photos']} photos, {report['sentences']} sentences"
+                      + (f", {report['failed']} photos unreadable" if report["failed"] else ""))
+        console.print(f"space: {report['space']}; photos by {report['projection']}; hubness: {report['hubness']}")
+        if "folds" in report:
+            console.print(f"{report['folds']}-fold cross-validation over the photos (mean of the folds)")
+        table = Table()
+        for name in ("direction", "R@1", "R@5", "R@10", "median rank", "queries"):
+            table.add_column(name, justify="left" if name == "direction" else "right")
+        for key, label in (("image_to_text", "photo → sentence"), ("text_to_image", "sentence → photo")):
+            for r, how in ((report[key], ""), (report.get("baseline", {}).get(key), " (baseline)")):
+                if r:
+                    table.add_row(label + how, *(f"{r[f'R@{k}']:.3f}" for k in (1, 5, 10)), f"{r['median_rank']:g}",
+                                  str(r["queries"]))
+        console.print(table)
+        if "baseline" in report:
+            console.print(f"baseline: photos by {report['baseline']['projection']}, no hubness correction")

@@ -104,6 +104,13 @@ class ProgressBars:
         if self.bars is not None and self.tasks:
             self.bars.stop()
 
+    def line(self, message: str) -> None:
+        """A stderr line (`zsclf: …`) printed above the bars while they are drawn, so that neither garbles the other."""
+        if self.bars is not None and self.tasks:
+            self.bars.console.print(f"{PREFIX}: {message}", markup=False, highlight=False, soft_wrap=True)
+        else:
+            say(f"{PREFIX}: {message}")
+
     def __call__(self, task: str, completed: int, total: int, note: str = "") -> None:
         assert self.bars is not None
         if not self.tasks:

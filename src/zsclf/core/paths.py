@@ -9,6 +9,9 @@ where `ZSCLF_HOME` defaults to the source checkout the package runs from (the fo
 | models          | ZSCLF_MODELS   | $ZSCLF_HOME/models                   |
 | label files     | ZSCLF_LABELS   | $ZSCLF_HOME/labels, else the package's own copy (zsclf/resources/labels) |
 | default index   | ZSCLF_INDEX    | $ZSCLF_HOME/indexes/imagenet21k      |
+
+A photo collection is the user's data, not the install's: it lives under the data home
+(`ZSCLF_COLLECTION`, else `$XDG_DATA_HOME/zsclf/photos.db`, i.e. `~/.local/share/zsclf/photos.db`).
 """
 
 from __future__ import annotations
@@ -61,3 +64,14 @@ def default_index_dir() -> Path:
 def cache_dir() -> Path:
     """Derived, rebuildable artefacts (e.g. ConSE seen-class embeddings)."""
     return models_dir() / "cache"
+
+
+def data_home() -> Path:
+    """The user's zsclf data folder: `$XDG_DATA_HOME/zsclf` (default `~/.local/share/zsclf`)."""
+    data = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(data).expanduser() / "zsclf"
+
+
+def collection_path() -> Path:
+    """The photo collection `zsclf photos` and `zsclf search` use when `--db` is not given."""
+    return _located("ZSCLF_COLLECTION", data_home() / "photos.db")

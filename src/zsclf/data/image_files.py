@@ -10,12 +10,17 @@ from pathlib import Path
 
 IMAGE_EXTENSIONS = frozenset(
     {".jpg", ".jpeg", ".png", ".gif", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pbm", ".jfif"}
-)
+) | frozenset({".heic", ".heif", ".hif"})  # HEIC/HEIF: read through the optional `heif` extra (data.heif)
+
+
+def is_image_name(name: str) -> bool:
+    """True when a file name has a known image extension."""
+    return os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS
 
 
 def is_image_path(path: Path) -> bool:
     """True when the file name has a known image extension."""
-    return path.suffix.lower() in IMAGE_EXTENSIONS
+    return is_image_name(path.name)
 
 
 def walk_images(folder: Path) -> Iterator[Path]:

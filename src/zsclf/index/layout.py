@@ -83,6 +83,8 @@ def survey(folder: Path) -> Survey:
     out = Survey()
     for name, entry in sorted(entries.items()):
         kind = _kind(entry)
+        if kind == "gone":
+            continue
         if name == CURRENT and kind == "file":
             out.has_current, out.current = True, _version_in(folder / CURRENT)
         elif VERSION.fullmatch(name) and kind == "dir" and _holds_only_ours(folder / name):
@@ -143,6 +145,8 @@ def _names(folder: Path) -> list[str]:
 def _kind(entry: os.DirEntry) -> str:
     try:
         mode = entry.stat(follow_symlinks=False).st_mode
+    except FileNotFoundError:
+        return "gone"  # renamed or removed by a concurrent writer since the listing
     except OSError:
         return "?"
     return "file" if stat.S_ISREG(mode) else "dir" if stat.S_ISDIR(mode) else "other"
@@ -151,6 +155,8 @@ def _kind(entry: os.DirEntry) -> str:
 def _holds_only_ours(folder: Path) -> bool:
     try:
         return all(e.name in FILES and e.is_file(follow_symlinks=False) for e in os.scandir(folder))
+    except FileNotFoundError:
+        return True  # a temp or old version a concurrent writer renamed or removed since the listing
     except OSError:
         return False
 

@@ -19,6 +19,7 @@ from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 from ..core import uri
 from ..core.fsio import open_regular, os_reason
+from ..data.heif import MISSING, heif_available, is_heif_name
 from ..errors import ImageError, ZsclfError
 from ..models.registry import Preprocess
 
@@ -58,6 +59,8 @@ def load_image(path: str | os.PathLike, min_side: int = 256) -> Image.Image:
     A URI (`s3://…`, `gs://…`, `file://…`) is read through pyarrow.fs.
     """
     name = os.fspath(path)
+    if is_heif_name(name) and not heif_available():
+        raise ImageError(name, MISSING)
     try:
         fh = io.BytesIO(uri.read_bytes(name, MAX_FILE_BYTES)) if uri.is_uri(name) else open_regular(name)
     except OSError as exc:

@@ -33,20 +33,27 @@ class Projection(Protocol):
 
 
 class ConSE:
-    """Convex combination of the top-T seen-class label embeddings, weighted by the CNN's softmax."""
+    """Convex combination of the top-T seen-class label embeddings, weighted by the CNN's softmax.
+
+    `temperature` > 1 flattens the softmax (logits / temperature) so that more classes count: for
+    retrieval of photos by sentences, top-50 at temperature 2 beats the classifier's top-10 at 1
+    (docs/retrieval.md)."""
 
     name = "conse"
     space = "text"
 
-    def __init__(self, seen_embeddings: np.ndarray, top_t: int = DEFAULT_TOP_T) -> None:
+    def __init__(self, seen_embeddings: np.ndarray, top_t: int = DEFAULT_TOP_T, temperature: float = 1.0) -> None:
         if top_t < 1:
             raise ValueError("top_t must be at least 1")
+        if not temperature > 0:
+            raise ValueError("temperature must be positive")
         self.seen = np.ascontiguousarray(seen_embeddings, dtype=np.float32)
         self.top_t = min(top_t, len(self.seen))
+        self.temperature = float(temperature)
         self.dim = self.seen.shape[1]
 
     def project(self, features: np.ndarray, logits: np.ndarray) -> np.ndarray:
-        probs = softmax(logits)
+        probs = softmax(logits if self.temperature == 1.0 else np.asarray(logits, np.float32) / self.temperature)
         n = len(probs)
         if self.top_t < probs.shape[1]:
             top = np.argpartition(-probs, self.top_t - 1, axis=1)[:, :self.top_t]
@@ -71,6 +78,28 @@ class LinearProjection:
 
     def project(self, features: np.ndarray, logits: np.ndarray) -> np.ndarray:
         return normalize(normalize(features) @ self.matrix.T)
+
+
+class ResidualConSE:
+    """ConSE plus a residual learned from image-sentence pairs (`zsclf train --pairs`):
+    normalise(ConSE(logits) + W . normalise(normalise(features) - mean)), trained with the
+    bidirectional hinge rank loss (Kiros et al. 2014; Karpathy & Fei-Fei 2015), W starting at 0."""
+
+    name = "pairs"
+    space = "text"
+
+    def __init__(self, conse: ConSE, matrix: np.ndarray, feature_mean: np.ndarray, meta: ProjectionMeta | None = None,
+                 sha256: str = "") -> None:
+        self.conse = conse
+        self.matrix = np.ascontiguousarray(matrix, dtype=np.float32)
+        self.mean = np.asarray(feature_mean, dtype=np.float32)
+        self.dim = self.matrix.shape[0]
+        self.meta = meta
+        self.sha256 = sha256
+
+    def project(self, features: np.ndarray, logits: np.ndarray) -> np.ndarray:
+        x = normalize(normalize(features) - self.mean)
+        return normalize(self.conse.project(features, logits) + x @ self.matrix.T)
 
 
 class VisualProjection:

@@ -66,9 +66,9 @@ def seen_class_embeddings(space: TextSpace, embed: Callable[[list[str]], np.ndar
     return cached_seen_embeddings(space.text_encoder.sha256, space.template, texts, embed or load_and_embed)
 
 
-def conse_for(space: TextSpace, top_t: int = DEFAULT_TOP_T) -> ConSE:
+def conse_for(space: TextSpace, top_t: int = DEFAULT_TOP_T, temperature: float = 1.0) -> ConSE:
     """ConSE whose seen-class embeddings are made with the space's text encoder and template."""
-    return ConSE(seen_class_embeddings(space), top_t)
+    return ConSE(seen_class_embeddings(space), top_t, temperature)
 
 
 def seen_class_rows(index_ids: Sequence[str], index_names: Sequence[str], seen_ids: Sequence[str],

@@ -1,0 +1,109 @@
+"""`zsclf eval-retrieval`: embed a pairs file's photos and sentences, score every pair, report R@k both ways."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..core.progress import Progress
+from ..data.pairs import read_pairs
+from ..errors import ZsclfError
+from ..learn.pairs_training import EmbeddedPairs, default_conse, embed_pairs
+from .retrieval import retrieval_report
+
+
+@dataclass(frozen=True)
+class Alignment:
+    """How photos and sentences are compared: ConSE's knobs (or a learned map) and the hubness correction
+    of photo -> sentence ranking, with the photos being ranked as the reference (a collection; never
+    their sentences): inverted softmax (each sentence's cosine minus log Σ_photos exp(β cos) / β) or
+    CSLS (minus its mean cosine to its k nearest photos)."""
+
+    top_t: int = 50
+    temperature: float = 2.0
+    hubness: str = "inverted-softmax"  # or "csls", "none"
+    csls_k: int = 10
+    beta: float = 20.0
+    projection: str | None = None  # a learned map file (`zsclf train --pairs`) instead of ConSE
+    folds: int = 0  # > 1: train the pairs residual k-fold, each photo embedded by a map trained without it
+
+    def describe(self) -> str:
+        if self.folds > 1:
+            return (f"ConSE (top-{self.top_t}, temperature {self.temperature:g}) + residual learned from the pairs, "
+                    f"{self.folds}-fold cross-validated (no photo is embedded by a map trained on it)")
+        return (f"ConSE (top-{self.top_t}, temperature {self.temperature:g}, gloss)" if self.projection is None
+                else f"learned map {self.projection}")
+
+    def describe_hubness(self) -> str:
+        how = {"none": "", "csls": f"CSLS (k={self.csls_k})", "inverted-softmax": f"inverted softmax (β={self.beta:g})"}
+        return ("none" if self.hubness == "none" else
+                f"{how[self.hubness]} on photo -> sentence, reference: the photos themselves; "
+                "sentence -> photo plain cosine")
+
+
+BASELINE = Alignment(top_t=10, temperature=1.0, hubness="none")
+HUBNESS = ("inverted-softmax", "csls", "none")
+
+
+def photo_vectors(embedded: EmbeddedPairs, alignment: Alignment) -> np.ndarray:
+    """The photos in the sentence space, as `alignment` says."""
+    if alignment.folds > 1:
+        return cross_validated_vectors(embedded, alignment)
+    if alignment.projection is not None:
+        from ..pipeline.projection_file import load_projection
+
+        return load_projection(alignment.projection).project(embedded.features, embedded.logits)
+    return default_conse(alignment.top_t, alignment.temperature).project(embedded.features, embedded.logits)
+
+
+def cross_validated_vectors(embedded: EmbeddedPairs, alignment: Alignment, seed: int = 0) -> np.ndarray:
+    """Every photo embedded by the residual map of the fold that held it out (k-fold over the photos)."""
+    from ..learn.pairs_map import kfold_splits
+    from ..learn.pairs_training import fit_residual, pairs_config
+
+    n = len(embedded.pairs.images)
+    if not 2 <= alignment.folds <= n // 5:
+        raise ZsclfError(f"--folds must be between 2 and {n // 5} for {n} photos, not {alignment.folds}")
+    out = np.zeros((n, embedded.sentences.shape[1]), np.float32)
+    for fold, (train, test) in enumerate(kfold_splits(n, alignment.folds, seed)):
+        projection, _ = fit_residual(embedded, train, pairs_config(seed=fold), alignment.top_t,
+                                     alignment.temperature)
+        out[test] = projection.project(embedded.features[test], embedded.logits[test])
+    return out
+
+
+def score(embedded: EmbeddedPairs, alignment: Alignment) -> dict:
+    """R@k both ways for one alignment."""
+    from ..core.hubness import csls_penalty, inverted_softmax_normaliser
+
+    photos = photo_vectors(embedded, alignment)
+    sim = photos @ embedded.sentences.T
+    image_of = np.asarray(embedded.pairs.image_of)
+    if alignment.hubness == "none":
+        return retrieval_report(sim, image_of)
+    if alignment.hubness == "csls":
+        penalty = csls_penalty(embedded.sentences, photos, min(alignment.csls_k, len(photos)))
+    else:
+        penalty = inverted_softmax_normaliser(embedded.sentences, photos, alignment.beta) / alignment.beta
+    return retrieval_report(sim - penalty[None, :], image_of, sim_t2i=sim)
+
+
+def evaluate_retrieval(pairs_file: str | Path, alignment: Alignment | None = None, image_model: str | None = None,
+                       progress: Progress | None = None) -> dict:
+    """R@1/5/10 and median rank both ways with `alignment` (default: the measured best), and the ConSE
+    classifier baseline (top-10, temperature 1, no hubness correction) beside it; a plain dict for the CLI."""
+    from ..models.registry import model_spec
+
+    alignment = alignment or Alignment()
+    if alignment.hubness not in HUBNESS:
+        raise ZsclfError(f"--hubness must be one of {', '.join(HUBNESS)}, not {alignment.hubness!r}")
+    if not 0 < alignment.beta < 1e4:
+        raise ZsclfError(f"--beta must be a positive number, not {alignment.beta}")
+    embedded = embed_pairs(read_pairs(pairs_file), image_model, progress)
+    return {"pairs": str(pairs_file), "photos": len(embedded.pairs.images), "sentences": len(embedded.pairs.sentences),
+            "failed": len(embedded.failed), "space": f"{model_spec(None, 'text').name} sentence space",
+            "projection": alignment.describe(), "hubness": alignment.describe_hubness(),
+            **score(embedded, alignment), "baseline": {"projection": BASELINE.describe(), "hubness": "none",
+                                                       **score(embedded, BASELINE)}}

@@ -2,6 +2,6 @@
 shared `options`, `render` (result writers), `reports` (eval/benchmark/info for people) and
 `terminal` (stderr: notes, errors, progress). Imports the library; nothing imports it."""
 
-from .app import app, main
+from .app import app, main, register
 
-__all__ = ["app", "main"]
+__all__ = ["app", "main", "register"]

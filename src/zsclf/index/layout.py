@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import os
 import re
-import secrets
 import stat
 import time
 from dataclasses import dataclass, field
@@ -43,10 +42,14 @@ TEMP_PROBE = re.compile(re.escape(PROBE_PREFIX) + r"[A-Za-z0-9_]+" + re.escape(P
 
 
 def new_version_name() -> str:
+    import secrets
+
     return f"v-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}-{secrets.token_hex(4)}"
 
 
 def temp_current_name() -> str:
+    import secrets
+
     return f".CURRENT.{secrets.token_hex(4)}.tmp"
 
 

@@ -3,7 +3,6 @@ plus the statistics of its classifier head that the visual space needs."""
 
 from __future__ import annotations
 
-import zipfile
 from functools import lru_cache
 from pathlib import Path
 
@@ -72,6 +71,8 @@ class ImageEncoder:
 @lru_cache(maxsize=4)
 def _load_visual_statistics(path: str, sha256: str) -> tuple[np.ndarray, np.ndarray]:
     """One read per file and content (a visual-space build asks for it several times)."""
+    import zipfile
+
     try:
         with open_regular(path) as fh, np.load(fh, allow_pickle=False) as data:
             weight, mean = data["weight"].astype(np.float32), data["feature_mean"].astype(np.float32)

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from ..core.progress import Progress, counter
-from ..data.dataset import Sample
+from ..data.dataset import Sample, match_samples
 from ..errors import ZsclfError
 
 HIT_KS = (1, 2, 5, 10, 20)
@@ -84,25 +84,6 @@ def confusions(top1: np.ndarray, truth: np.ndarray, names: Sequence[str], most: 
     """The most frequent (true, predicted) pairs among top-1 mistakes."""
     pairs = Counter((int(t), int(p)) for t, p in zip(truth, top1, strict=True) if t != p)
     return [{"true": names[t], "predicted": names[p], "count": n} for (t, p), n in pairs.most_common(most)]
-
-
-def match_samples(samples: Sequence[Sample], ids: Sequence[str], names: Sequence[str]) -> tuple[list[int], Counter]:
-    """Index row of each sample's true label: by id when both sides have ids (falling back to the label
-    text for an id the index lacks), else by exact label text.
-
-    Returns the rows (-1 = unmatched) and a Counter of unmatched ground-truth labels.
-    """
-    by_id = {label_id: i for i, label_id in enumerate(ids) if label_id}
-    by_name = {name: i for i, name in enumerate(names)}
-    rows, unmatched = [], Counter()
-    for s in samples:
-        row = by_id.get(s.id, -1) if (s.id and by_id) else -1
-        if row < 0:
-            row = by_name.get(s.label, -1)
-        rows.append(row)
-        if row < 0:
-            unmatched[s.id or s.label] += 1
-    return rows, unmatched
 
 
 def evaluate(clf, samples: Sequence[Sample], ks: Sequence[int] = HIT_KS, exclude_seen: bool = False,

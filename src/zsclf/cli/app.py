@@ -15,7 +15,7 @@ import typer
 
 from ..errors import ZsclfError
 from ..version import __version__
-from . import benchmark, build_index, evaluate, info, predict, train
+from . import benchmark, build_index, calibrate, evaluate, info, predict, train
 from .terminal import error
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -24,6 +24,7 @@ app.command("predict")(predict.predict)
 app.command("build-index")(build_index.build_index)
 app.command("eval")(evaluate.evaluate)
 app.command("train")(train.train)
+app.command("calibrate")(calibrate.calibrate)
 app.command("benchmark")(benchmark.benchmark)
 app.command("info")(info.info)
 

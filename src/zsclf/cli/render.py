@@ -20,6 +20,7 @@ from ..pipeline.classifier import Result
 from .terminal import error
 
 COLUMNS = ("path", "rank", "label", "id", "score")
+HEDGED_COLUMNS = ("hedged_label", "hedged_id", "hedged_probability", "hedged_depth")  # only with --hedge
 
 
 def default_format(stream: TextIO) -> str:
@@ -31,12 +32,17 @@ def result_record(result: Result) -> dict:
     """The JSON Lines object for one result."""
     if result.error is not None:
         return {"path": result.path, "error": result.error}
-    return {"path": result.path,
-            "predictions": [{"label": p.label, "id": p.id, "score": round(p.score, 4)} for p in result.predictions]}
+    record = {"path": result.path,
+              "predictions": [{"label": p.label, "id": p.id, "score": round(p.score, 4)} for p in result.predictions]}
+    if result.hedged is not None:
+        h = result.hedged
+        record["hedged"] = {"label": h.label, "id": h.id, "probability": round(h.probability, 4), "depth": h.depth}
+    return record
 
 
 class JsonlWriter:
-    """One JSON object per input line: `{"path", "predictions": [{"label", "id", "score"}]}` or `{"path", "error"}`."""
+    """One JSON object per input line: `{"path", "predictions": [{"label", "id", "score"}]}` (with --hedge also
+    `"hedged": {"label", "id", "probability", "depth"}`) or `{"path", "error"}`."""
 
     streaming = True
 
@@ -52,18 +58,22 @@ class JsonlWriter:
 
 
 class DelimitedWriter:
-    """A header row, then one row per (path, rank, label, id, score); failed inputs appear on stderr only."""
+    """A header row, then one row per (path, rank, label, id, score); with `hedged` (--hedge) each row also
+    carries the image's hedged answer (HEDGED_COLUMNS). Failed inputs appear on stderr only."""
 
     streaming = True
 
-    def __init__(self, stream: TextIO, delimiter: str) -> None:
+    def __init__(self, stream: TextIO, delimiter: str, hedged: bool = False) -> None:
         self.stream = stream
+        self.hedged = hedged
         self.writer = csv.writer(stream, delimiter=delimiter, lineterminator="\n")
-        self.writer.writerow(COLUMNS)
+        self.writer.writerow(COLUMNS + (HEDGED_COLUMNS if hedged else ()))
 
     def write(self, result: Result) -> None:
+        h = result.hedged
+        extra = ((h.label, h.id, f"{h.probability:.4f}", h.depth) if h else ("", "", "", "")) if self.hedged else ()
         for rank, pred in enumerate(result.predictions or [], start=1):
-            self.writer.writerow((result.path, rank, pred.label, pred.id, f"{pred.score:.4f}"))
+            self.writer.writerow((result.path, rank, pred.label, pred.id, f"{pred.score:.4f}", *extra))
         self.stream.flush()
 
     def close(self) -> None:
@@ -84,6 +94,7 @@ class TableWriter:
 
     def close(self) -> None:
         from rich.console import Console
+        from rich.markup import escape
         from rich.table import Table
 
         table = Table(show_lines=False)
@@ -98,26 +109,32 @@ class TableWriter:
             preds = result.predictions or []
             for rank, pred in enumerate(preds, start=1):
                 table.add_row(result.path if rank == 1 else "", str(rank), pred.label, pred.id,
-                              f"{pred.score:.3f}", end_section=rank == len(preds) and i < len(self.results) - 1)
+                              f"{pred.score:.3f}",
+                              end_section=rank == len(preds) and i < len(self.results) - 1 and result.hedged is None)
             if not preds:
                 table.add_row(result.path, "", "[dim](no label above --min-score)[/dim]", "", "")
+            if result.hedged is not None:
+                h = result.hedged
+                table.add_row("", "hedged", f"[bold]{escape(h.label)}[/bold] [dim](depth {h.depth})[/dim]", h.id,
+                              f"{h.probability:.3f}", end_section=i < len(self.results) - 1)
         width = None if self.stream.isatty() else 10_000  # a pipe or file: never wrap paths
         Console(file=self.stream, soft_wrap=False, width=width).print(table)
 
 
-def make_writer(fmt: str, stream: TextIO | None = None):
-    """A writer for `fmt` (table, jsonl, csv, tsv) on `stream` (default stdout)."""
+def make_writer(fmt: str, stream: TextIO | None = None, hedged: bool = False):
+    """A writer for `fmt` (table, jsonl, csv, tsv) on `stream` (default stdout); `hedged`: CSV/TSV get the
+    hedged-answer columns (JSON Lines and the table show a hedged answer whenever a result has one)."""
     stream = stream or sys.stdout
     if fmt == "jsonl":
         return JsonlWriter(stream)
     if fmt in ("csv", "tsv"):
-        return DelimitedWriter(stream, "," if fmt == "csv" else "\t")
+        return DelimitedWriter(stream, "," if fmt == "csv" else "\t", hedged)
     if fmt == "table":
         return TableWriter(stream)
     raise ValueError(f"unknown format {fmt!r}")
 
 
-def write_results(results: Iterable[Result], fmt: str | None) -> tuple[int, int]:
+def write_results(results: Iterable[Result], fmt: str | None, hedged: bool = False) -> tuple[int, int]:
     """Write results to stdout as they come (errors also as lines on stderr); returns (total, failed).
 
     The writer is made on the first result: no inputs, nothing on stdout.
@@ -132,7 +149,7 @@ def write_results(results: Iterable[Result], fmt: str | None) -> tuple[int, int]
                 fmt = fmt or default_format(sys.stdout)
                 # paths that are not UTF-8: their own bytes in CSV/TSV, \udcXX escapes in JSON and tables
                 sys.stdout.reconfigure(errors="surrogateescape" if fmt in ("csv", "tsv") else "backslashreplace")
-                writer = make_writer(fmt)
+                writer = make_writer(fmt, hedged=hedged)
             total += 1
             if result.error is not None:
                 failed += 1

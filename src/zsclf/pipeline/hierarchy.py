@@ -62,7 +62,7 @@ class Hierarchy:
     label row whose own node is v, -1 for ancestor-only nodes.
     """
 
-    nodes: list[str]
+    nodes: Sequence[str]
     label_node: np.ndarray
     indptr: np.ndarray
     indices: np.ndarray

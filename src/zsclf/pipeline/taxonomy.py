@@ -14,8 +14,8 @@ inconsistent cache file is rebuilt.
 from __future__ import annotations
 
 import hashlib
+import os
 import zipfile
-import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,9 +28,42 @@ from ..index.label_index import LabelIndex
 from ..index.store import LABELS_FILE
 from .hierarchy import Hierarchy
 
-CACHE_FORMAT = "1"
+CACHE_FORMAT = "2"
 ARRAYS = ("label_node", "indptr", "indices", "under", "depth", "node_label", "class_label")
-SEP = "\0"
+TEXTS = ("nodes", "names", "ids")
+
+
+class Strings(Sequence[str]):
+    """Strings stored as one UTF-8 blob and offsets, decoded one at a time when asked for (a cached
+    taxonomy loads in a few ms: most of its 23,547 names are never shown)."""
+
+    def __init__(self, blob: np.ndarray, offsets: np.ndarray) -> None:
+        self.blob = blob
+        self.offsets = offsets
+
+    @classmethod
+    def of(cls, values: Sequence[str]) -> Strings:
+        encoded = [v.encode("utf-8", "surrogateescape") for v in values]
+        offsets = np.zeros(len(encoded) + 1, dtype=np.int64)
+        np.cumsum([len(e) for e in encoded], out=offsets[1:])
+        return cls(np.frombuffer(b"".join(encoded), dtype=np.uint8), offsets)
+
+    def __len__(self) -> int:
+        return len(self.offsets) - 1
+
+    def __getitem__(self, i):  # type: ignore[override]
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        if i < 0:
+            i += len(self)
+        if not 0 <= i < len(self):
+            raise IndexError(i)
+        return self.blob[self.offsets[i]:self.offsets[i + 1]].tobytes().decode("utf-8", "surrogateescape")
+
+    def valid(self) -> bool:
+        """Offsets that fit the blob (a damaged cache fails this)."""
+        o = self.offsets
+        return len(o) >= 1 and o[0] == 0 and o[-1] == len(self.blob) and bool(np.all(np.diff(o) >= 0))
 
 
 @dataclass
@@ -38,19 +71,19 @@ class Taxonomy:
     """A hierarchy with per-node display names and ids, and the label row of each CNN class."""
 
     hierarchy: Hierarchy
-    names: list[str]  # [M] display name of each node
-    ids: list[str]  # [M] WNID of each node (a label's own id for a label without a WNID)
+    names: Sequence[str]  # [M] display name of each node
+    ids: Sequence[str]  # [M] WNID of each node (a label's own id for a label without a WNID)
     class_label: np.ndarray  # [C] hierarchy label row of each of the CNN's classes
 
 
 def file_fingerprint(path: Path) -> str:
-    """CRC-32 and size of a file ('missing' when it cannot be read): part of the cache key."""
+    """Size and modification time (ns) of a file, 'missing' when it is not there: part of the cache key (reading
+    the 3.7 MB of WordNet files to checksum them would cost more than loading the cache)."""
     try:
-        with open_regular(path) as fh:
-            data = fh.read()
+        st = os.stat(path)
     except OSError:
         return "missing"
-    return f"{zlib.crc32(data):08x}-{len(data)}"
+    return f"{st.st_size}-{st.st_mtime_ns}"
 
 
 def labels_fingerprint(index: LabelIndex) -> str:
@@ -94,8 +127,9 @@ def save_taxonomy(taxonomy: Taxonomy, path: Path) -> None:
     h = taxonomy.hierarchy
     arrays = {"label_node": h.label_node, "indptr": h.indptr, "indices": h.indices.astype(np.int32),
               "under": h.under, "depth": h.depth, "node_label": h.node_label, "class_label": taxonomy.class_label}
-    for name, values in (("nodes", h.nodes), ("names", taxonomy.names), ("ids", taxonomy.ids)):
-        arrays[name] = np.frombuffer(SEP.join(values).encode("utf-8", "surrogateescape"), dtype=np.uint8)
+    for name, values in zip(TEXTS, (h.nodes, taxonomy.names, taxonomy.ids), strict=True):
+        strings = values if isinstance(values, Strings) else Strings.of(values)
+        arrays[name], arrays[f"{name}_offsets"] = strings.blob, strings.offsets
     with atomic_file(path) as fh:
         np.savez(fh, **arrays)
 
@@ -105,12 +139,12 @@ def load_taxonomy(path: Path, n_labels: int, n_classes: int) -> Taxonomy | None:
     try:
         with open_regular(path) as fh, np.load(fh, allow_pickle=False) as data:
             a = {name: data[name] for name in ARRAYS}
-            text = {name: bytes(data[name]).decode("utf-8", "surrogateescape").split(SEP)
-                    for name in ("nodes", "names", "ids")}
+            text = {name: Strings(data[name], data[f"{name}_offsets"]) for name in TEXTS}
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
         return None
     m = len(text["nodes"])
-    ok = (len(text["names"]) == len(text["ids"]) == m and len(a["label_node"]) >= n_labels
+    ok = (all(t.valid() for t in text.values()) and len(text["names"]) == len(text["ids"]) == m
+          and len(a["label_node"]) >= n_labels
           and len(a["class_label"]) == n_classes and len(a["indptr"]) == len(a["label_node"]) + 1
           and len(a["under"]) == len(a["depth"]) == len(a["node_label"]) == m
           and int(a["indptr"][-1]) == len(a["indices"]) and bool(np.all(np.diff(a["indptr"]) >= 0))

@@ -71,6 +71,12 @@ def test_calibrate_fits_stores_and_serves_hedged_answers(labelled, tmp_path):
     assert {r.hedged.label for r in results} <= {"red", "green", "blue", "other"}  # no WordNet above these labels
 
 
+def test_a_given_seen_penalty_is_recorded_not_picked(labelled):
+    model, report = calibrate(fake_clf(fake_index()), labelled, batch_size=16, seen_penalty=0.0)
+    assert model.seen_penalty == 0.0 and model.stacking["picked_on_photos"] == 0
+    assert model.stacking["reported_on_seen_photos"] + model.stacking["reported_on_unseen_photos"] == 24
+
+
 def test_calibrate_needs_seen_and_unseen_photos(labelled):
     clf = fake_clf(fake_index())
     with pytest.raises(ZsclfError, match="needs photos of the CNN's own classes and of other classes"):

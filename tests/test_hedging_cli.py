@@ -91,6 +91,8 @@ def test_calibrate_stores_a_fit_that_predict_and_eval_use(models_ready, tmp_path
     assert {"all", "seen", "unseen"} <= set(result["hedge"]["targets"][0])
     assert result["novelty"]["seen_photos"] == 2 and "energy" in result["novelty"]["auroc"]
     assert "gzsl" in result and "@5" in result["gzsl"]["h"]
+    text = run_cli("eval", str(manifest), "--index", str(index), "--hedge", "0.9", "-q", expect=0).stdout
+    assert "hedged answers (darts" in text and "novelty AUROC" in text and "calibrated stacking" in text
     proc = run_cli("calibrate", str(manifest), "--index", str(index), "--only", "nothing-like-this")
     assert proc.returncode == 2 and "no labelled images" in proc.stderr
 

@@ -22,6 +22,7 @@ def calibrate(
     device: opt.DeviceOpt = opt.Device.auto,
     model: opt.Model = None,
     projection: opt.Projection = None,
+    seen_penalty: Annotated[float | None, typer.Option("--seen-penalty", help="Record this seen-class penalty instead of picking one (its H@5 is still measured).")] = None,
     as_json: opt.Json = False,
     quiet: opt.Quiet = False,
 ) -> None:
@@ -35,5 +36,6 @@ def calibrate(
     clf = Classifier.from_config(ClassifierConfig(index, device.value, threads, model, projection, top_t,
                                                   seen_penalty=0.0))
     with ProgressBars(quiet or as_json, "images") as progress:
-        report = run_calibration(clf, index or paths.default_index_dir(), data, only, output, batch_size, progress)
+        report = run_calibration(clf, index or paths.default_index_dir(), data, only, output, batch_size, progress,
+                                 seen_penalty)
     print_json(report) if as_json else print_calibration(report)

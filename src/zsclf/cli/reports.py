@@ -103,16 +103,18 @@ def _print_gzsl(console, report: dict) -> None:
 def _print_hedge(console, hedge: dict) -> None:
     from rich.table import Table
 
-    groups = [g for g in ("all", "seen", "unseen") if g in hedge["targets"][0]]
-    table = Table("P", *(f"{g}: {m}" for g in groups for m in ("accuracy", "exact", "bits", "at/below")))
+    table = Table("P", "photos", "n", "accuracy", "exact", "bits", "right at/below")
     for t in hedge["targets"]:
-        cells = []
-        for g in groups:
-            m = t[g]
-            below = f"{m['common_ancestor']['correct_at_or_below']:.3f} ({m['common_ancestor']['label']})"
-            cells += [f"{m['accuracy']:.3f}", f"{m['exact']:.3f}", f"{m['info_gain_bits']:.2f}", below]
-        table.add_row(f"{t['p']:g}", *cells)
-    console.print(f"hedged answers ({hedge['rule']}; fit: {hedge['fitted_on']}); bits of {hedge['max_info_gain_bits']:.1f}")
+        for group in ("all", "seen", "unseen"):
+            if group not in t:
+                continue
+            m, first = t[group], group == "all"
+            table.add_row(f"{t['p']:g}" if first else "", group, str(m["photos"]), f"{m['accuracy']:.3f}",
+                          f"{m['exact']:.3f}", f"{m['info_gain_bits']:.2f}",
+                          f"{m['common_ancestor']['correct_at_or_below']:.3f} ({m['common_ancestor']['label']})",
+                          end_section=group == "unseen" or "seen" not in t)
+    console.print(f"hedged answers ({hedge['rule']}; fit: {hedge['fitted_on']}); bits: mean information gain of right "
+                  f"answers, of {hedge['max_info_gain_bits']:.1f}")
     console.print(table)
 
 
@@ -131,7 +133,8 @@ def print_calibration(report: dict) -> None:
                                                    zip(lam["p"], lam["value"], strict=True)))
         if report.get("stacking"):
             s = report["stacking"]
-            console.print(f"seen penalty picked on {s['picked_on']} photos; on the other {s['seen_photos']} seen and "
+            how = f"picked on {s['picked_on']} photos" if s["picked_on"] else "given"
+            console.print(f"seen penalty {how}; on the other {s['seen_photos']} seen and "
                           f"{s['unseen_photos']} unseen: H@5 " + ", ".join(f"{k} {v:.3f}" for k, v in s["h"]["@5"].items()))
         console.print(f"stored in {report['written_to']}")
 

@@ -131,24 +131,28 @@ def fit_lambdas(model: HedgingModel, taxonomy: Taxonomy, data: Collected, correc
     return hedge_fit.fit_lambda_table(cmass, cgain, right, seen)
 
 
-def pick_gamma(data: Collected, cnn_class: np.ndarray, seed: int = 0) -> tuple[float, dict | None]:
-    """Calibrated stacking's gamma: best H@5 on one seeded half of the eligible photos, reported on the other."""
+def pick_gamma(data: Collected, cnn_class: np.ndarray, fixed: float | None = None,
+               seed: int = 0) -> tuple[float, dict | None]:
+    """Calibrated stacking's gamma: best H@5 on one seeded half of the eligible photos (or `fixed`), reported on
+    the other half."""
     crit = data.crit[5]
     ok = np.flatnonzero(data.eligible)
     seen = cnn_class[ok] >= 0
     if seen.all() or not seen.any():
-        return 0.0, None
+        return fixed or 0.0, None
     first = np.zeros(len(ok), dtype=bool)
     first[np.random.default_rng(seed).permutation(len(ok))[: len(ok) // 2]] = True
-    gamma = best_gamma(crit[ok[first & seen]], crit[ok[first & ~seen]])
+    gamma = best_gamma(crit[ok[first & seen]], crit[ok[first & ~seen]]) if fixed is None else fixed
     halves = {k: (data.crit[k][ok[~first & seen]], data.crit[k][ok[~first & ~seen]]) for k in STACK_KS}
     report = stacking_summary(halves, gamma)
-    report["picked_on"] = int(first.sum())
+    report["picked_on"] = int(first.sum()) if fixed is None else 0
     return gamma, report
 
 
-def fit_model(clf: Classifier, data: Collected, truths: Truths, source: str) -> tuple[HedgingModel, dict]:
-    """Every parameter from the collected photos (module doc); returns the model and what was measured."""
+def fit_model(clf: Classifier, data: Collected, truths: Truths, source: str,
+              seen_penalty: float | None = None) -> tuple[HedgingModel, dict]:
+    """Every parameter from the collected photos (module doc; `seen_penalty` fixes gamma instead of picking it);
+    returns the model and what was measured."""
     from ..data.labels import read_hypernyms
 
     taxonomy, hypernyms = clf.taxonomy(), read_hypernyms()
@@ -167,7 +171,7 @@ def fit_model(clf: Classifier, data: Collected, truths: Truths, source: str) -> 
     t_cnn, t_index = hedge_fit.fit_temperatures(data.logits[usable], np.where(seen, cnn_class, -1)[usable],
                                                 data.top_scores[usable], data.top_rows[usable], mask)
     a, b = hedge_fit.fit_seen(data.logits[usable], seen[usable])
-    gamma, stacking = pick_gamma(data, cnn_class)
+    gamma, stacking = pick_gamma(data, cnn_class, seen_penalty)
     meta = clf.index.meta
     labels = (meta.files or {}).get(LABELS_FILE)
     model = HedgingModel(
@@ -202,8 +206,9 @@ def stacking_record(report: dict) -> dict[str, float]:
 
 
 def calibrate(clf: Classifier, samples: Sequence[Sample], source: str = "", batch_size: int = 32,
-              progress: Progress | None = None) -> tuple[HedgingModel, dict]:
-    """Fit the hedging model of `clf`'s index on labelled photos; returns it and a report (see module doc)."""
+              progress: Progress | None = None, seen_penalty: float | None = None) -> tuple[HedgingModel, dict]:
+    """Fit the hedging model of `clf`'s index on labelled photos (with `seen_penalty`, gamma is that instead of
+    picked); returns it and a report (see module doc)."""
     from ..data.labels import read_hypernyms
 
     truths = resolve_truths(samples, clf.index.ids, clf.index.names, clf.taxonomy().hierarchy, read_hypernyms(),
@@ -213,7 +218,7 @@ def calibrate(clf: Classifier, samples: Sequence[Sample], source: str = "", batc
         raise ZsclfError(f"calibration needs photos of the CNN's own classes and of other classes; of the "
                          f"{len(samples)} photos {n} show one of its classes and {len(samples) - n} another")
     data = collect(clf, samples, truths, batch_size, progress)
-    return fit_model(clf, data, truths, source or f"{len(samples)} photos")
+    return fit_model(clf, data, truths, source or f"{len(samples)} photos", seen_penalty)
 
 
 def store_fit(index_dir: str | Path, model: HedgingModel, wait: float | None = None) -> Path:
@@ -240,7 +245,8 @@ def write_fit(path: str | Path, model: HedgingModel) -> None:
 
 
 def run_calibration(clf: Classifier, index_dir: Path, data: Sequence[Path], only: str | None = None,
-                    output: Path | None = None, batch_size: int = 32, progress: Progress | None = None) -> dict:
+                    output: Path | None = None, batch_size: int = 32, progress: Progress | None = None,
+                    seen_penalty: float | None = None) -> dict:
     """`zsclf calibrate`: read the photo sets, fit, and store the fit in the index (or write it to `output`,
     checked before any work). Returns a report: what was fitted, on what, and where it went."""
     from ..core.targets import check_output_file
@@ -250,7 +256,7 @@ def run_calibration(clf: Classifier, index_dir: Path, data: Sequence[Path], only
         check_output_file(output, "hedging fit")
     samples = [s for source in data for s in read_dataset(source, only)]
     source = " + ".join(str(d) + (f" ({only}*)" if only else "") for d in data)
-    model, report = calibrate(clf, samples, source, batch_size, progress)
+    model, report = calibrate(clf, samples, source, batch_size, progress, seen_penalty)
     if output is not None:
         write_fit(output, model)
     else:

@@ -7,10 +7,21 @@ import json
 import numpy as np
 import pytest
 
+from zsclf.data.dataset import read_dataset
+from zsclf.data.labels import read_labels
 from zsclf.errors import ZsclfError
 from zsclf.index.label_index import LabelIndex, all_finite
 from zsclf.index.meta import FORMAT_VERSION, IndexMeta
-from zsclf.index.store import INDEX_FILE, LABELS_FILE, META_FILE, current_version, load_index, save_index
+from zsclf.index.store import (
+    INDEX_FILE,
+    LABELS_FILE,
+    META_FILE,
+    current_version,
+    load_index,
+    read_meta,
+    republish,
+    save_index,
+)
 from zsclf.learn.calibration import hnsw_recall
 from zsclf.models.registry import ModelRef
 
@@ -136,3 +147,44 @@ def test_hnsw_round_trip_and_recall(tmp_path):
     loaded = load_index(tmp_path / "h")
     assert (loaded.search(vectors[:10], 1).rows[:, 0] == np.arange(10)).all()
     assert not np.isin(loaded.search(vectors[:10], 5, exclude_rows=np.arange(10)).rows, np.arange(10)).any()
+
+
+def test_parent_column_in_label_files_manifests_and_index_labels(tmp_path):
+    labels = tmp_path / "species.tsv"
+    labels.write_text("name\tid\tparent\nAcadian flycatcher\t\tn01 \nrobin\tn02\t\n")
+    ls = read_labels(labels)
+    assert ls.parents == ["n01", ""] and ls.ids == ["", "n02"]
+    manifest = tmp_path / "photos.tsv"
+    manifest.write_text("path\tlabel\twnid\thypernym_wnid\na.jpg\tAcadian flycatcher\t\tn01\n")
+    assert read_dataset(manifest)[0].parent == "n01"
+    meta = meta_for(2, 4)
+    index = LabelIndex.build(np.eye(2, 4, dtype=np.float32), ls.names, ls.ids, meta, parents=ls.parents)
+    save_index(index, tmp_path / "idx")
+    assert (current_version(tmp_path / "idx") / "labels.tsv").read_text().splitlines()[0] == "id\tlabel\tparent"
+    back = load_index(tmp_path / "idx")
+    assert back.parents == ["n01", ""] and back.names == ls.names and back.ids == ls.ids
+    save_index(LabelIndex.build(np.eye(2, 4, dtype=np.float32), ls.names, ls.ids, meta), tmp_path / "plain")
+    assert (current_version(tmp_path / "plain") / "labels.tsv").read_text().splitlines()[0] == "id\tlabel"
+    assert load_index(tmp_path / "plain").parents == ["", ""]
+
+
+def test_republish_keeps_vectors_and_labels_and_changes_only_the_metadata(tmp_path):
+    index, _ = make_index(20, 8)
+    folder = tmp_path / "idx"
+    save_index(index, folder)
+    first = current_version(folder)
+    files = {name: (first / name).read_bytes() for name in (INDEX_FILE, LABELS_FILE)}
+    republish(folder, lambda meta: meta.with_(source="changed"))
+    second = current_version(folder)
+    assert second != first and read_meta(folder).source == "changed"
+    assert {name: (second / name).read_bytes() for name in files} == files
+    assert load_index(folder).names == index.names
+
+    def refuse(meta):
+        raise ZsclfError("no")
+
+    with pytest.raises(ZsclfError, match="no"):
+        republish(folder, refuse)
+    assert current_version(folder) == second
+    with pytest.raises(ZsclfError, match="no index there"):
+        republish(tmp_path / "missing", lambda meta: meta)

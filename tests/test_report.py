@@ -21,7 +21,18 @@ from report.conclusions import (  # noqa: E402
 )
 from report.context import Context  # noqa: E402
 from report.output import splice, wrap  # noqa: E402
-from report.plan import GATES, Build, Measure, Write, gate_key, imagenet_key, make_plan, refs, unique  # noqa: E402
+from report.plan import (  # noqa: E402
+    GATES,
+    HEDGE_PS,
+    Build,
+    Measure,
+    Write,
+    gate_key,
+    imagenet_key,
+    make_plan,
+    refs,
+    unique,
+)
 from report.runner import Runner  # noqa: E402
 from report.sections import SECTIONS, section_name  # noqa: E402
 from report.sections.speed import speed_targets  # noqa: E402
@@ -36,7 +47,10 @@ class FakeZsclf:
     def __call__(self, argv: list[str]) -> subprocess.CompletedProcess:
         self.calls.append(argv)
         command = argv[3] if argv[1:3] == ["-m", "zsclf.cli"] else "baseline"
-        stdout = {"eval": EVAL, "benchmark": BENCH, "baseline": BASELINE}.get(command)
+        if command == "calibrate" and "-o" in argv:
+            Path(argv[argv.index("-o") + 1]).write_text(json.dumps(FIT))
+        stdout = {"eval": {**EVAL, **GZSL_EVAL, **({"hedge": HEDGE} if "--hedge" in argv else {})}, "benchmark": BENCH,
+                  "baseline": BASELINE, "calibrate": {"fit": FIT}}.get(command)
         return subprocess.CompletedProcess(argv, 0, json.dumps(stdout) if stdout else "", "")
 
 
@@ -51,6 +65,22 @@ BENCH = {"machine": {"cpu": "test"}, "runs": [{
     "ratios": {"end_to_end_vs_encoder": 0.9}, "batch1_latency_ms": {"median": 20.0, "min": 19.0},
     "cold_start": {"median_s": 0.4, "min_s": 0.3}, "index_load_s": 0.03, "peak_rss_mb": 900.0, "images": 8,
     "batch_size": 32, "threads": 2, "labels": 21841}]}
+HEDGED = {"photos": 2, "accuracy": 0.9, "exact": 0.7, "info_gain_bits": 10.0, "info_gain_fraction": 0.7,
+          "mean_probability": 0.9, "mean_depth": 8.0, "depth": {"8": 0.75, "9": 0.25},
+          "common_ancestor": {"label": "bird", "id": "n01503061", "depth": 8, "correct_at_or_below": 0.8},
+          "top_answers": [{"label": "bird", "count": 2}]}
+HEDGE = {"rule": "darts", "fitted_on": "x", "labels_in_hierarchy": 21842, "max_info_gain_bits": 14.4, "photos": 2,
+         "targets": [{"p": p, "all": HEDGED, "seen": HEDGED, "unseen": HEDGED} for p in HEDGE_PS]}
+GZSL_EVAL = {"novelty": {"seen_photos": 2, "unseen_photos": 2, "auroc": {"energy": 0.91, "max_softmax": 0.83}},
+             "gzsl": {"gamma": 0.5, "seen_photos": 2, "unseen_photos": 2, "ausuc": {"@1": 0.1, "@5": 0.3},
+                      "hit": {"@5": {"gamma=0": {"seen": 0.9, "unseen": 0.1},
+                                     "gamma=0.5": {"seen": 0.8, "unseen": 0.3}}},
+                      "h": {"@5": {"gamma=0": 0.18, "gamma=0.5": 0.436}},
+                      "best_gamma_on_these_photos": {"gamma": 0.4, "h5": 0.4, "seen": 0.8, "unseen": 0.27}}}
+FIT = {**json.loads((Path(__file__).resolve().parents[1] / "labels" / "hedging-imagenet21k.json").read_text()),
+       "seen_penalty": -0.02, "stacking": {"h5_at_zero": 0.1, "h5_at_gamma": 0.1, "seen_hit5_at_zero": 0.93,
+                                           "seen_hit5_at_gamma": 0.94, "reported_on_seen_photos": 300,
+                                           "reported_on_unseen_photos": 500}}
 BASELINE = {"zsclf_images_per_s": 120.0, "baseline_images_per_s": 40.0, "zsclf_hit1": 0.88, "baseline_hit1": 0.88,
             "speedup": 3.0, "top1_agreement": 0.99, "images": 8, "threads": 2}
 
@@ -65,6 +95,10 @@ def data(tmp_path: Path) -> Path:
             for name, wnid in (("daisy", "n11939491"), ("iris", "n12411922"))]
     (root / "flowers12" / "labels.tsv").write_text("\n".join(rows) + "\n")
     (root / "imagenet-sample" / "labels.tsv").write_text("path\tclass_index\twnid\tname\na.jpg\t0\tn1\tone\n")
+    (root / "birds50").mkdir()
+    (root / "birds50" / "labels.tsv").write_text(
+        "path\tlabel\twnid\thypernym_wnid\tsplit\tin_imagenet1k\n"
+        "train/A/0.jpg\tA\tn01532325\tn01529672\ttrain\tno\ntest/B/0.jpg\tB\t\tn01529672\ttest\tno\n")
     return root
 
 
@@ -143,6 +177,10 @@ def test_all_sections_render_from_canned_results(tmp_path, data):
     assert "End to end ≥ 2× the PyTorch-eager baseline: 3.00×: **met**" in text["speed"]
     assert ("ConSE's answers crowd onto the CNN's seen class: 'daisy' takes 2 of the 3 photos in its two most "
             "frequent 2-way confusions." in text["fewshot"])
+    assert "| `--hedge 0.9`, ImageNet sample, half b | accuracy ≥ 90.0, ≥ 60.0 % at the true leaf | 90.0, 70.0 % | " \
+        "**met** |" in text["hedging"]
+    assert "calibrated stacking, GZSL space (1K + unseen species) | H@5 ≥ 1.5× uncalibrated | 2.42×" in text["hedging"]
+    assert "the shipped numbers exactly" in text["hedging"]
     assert len(fake.calls) == len({tuple(c) for c in fake.calls})  # nothing ran twice
 
 
@@ -155,3 +193,6 @@ def test_charts_are_written_next_to_the_report(tmp_path, data):
     assert "![hit@k](img/hit_at_k.png)" in markdown
     assert sorted(p.name for p in (tmp_path / "docs" / "img").iterdir()) == ["hit_at_k.png", "hp_at_k.png",
                                                                              "throughput.png"]
+    hedging = next(f for f in SECTIONS if section_name(f) == "hedging")
+    assert "![hedging](img/hedging.png)" in hedging(ctx)
+    assert (tmp_path / "docs" / "img" / "hedging.png").stat().st_size > 1000

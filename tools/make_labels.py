@@ -119,8 +119,9 @@ def qualifiers(wnid: str, lemmas: list[str], wn: dict[str, Synset]) -> list[str]
 
 
 def display_names(wnids: list[str], lemmas: dict[str, list[str]],
-                  wn: dict[str, Synset]) -> dict[str, str]:
-    """Unique (case-insensitively) display names; colliding names get ``name (X)``."""
+                  wn: dict[str, Synset], taken: set[str] | frozenset[str] = frozenset()) -> dict[str, str]:
+    """Unique (case-insensitively) display names; colliding names get ``name (X)``. ``taken``: casefolded
+    names already given to other synsets (a name equal to one of them counts as a clash)."""
     quals = {w: qualifiers(w, lemmas[w], wn) for w in wnids}
     level = {w: -1 for w in wnids}  # -1 = bare first lemma
 
@@ -130,6 +131,7 @@ def display_names(wnids: list[str], lemmas: dict[str, list[str]],
 
     while True:
         counts = Counter(name(w).casefold() for w in wnids)
+        counts.update({t: 2 for t in taken if t in counts})
         clash = [w for w in wnids if counts[name(w).casefold()] > 1]
         if not clash:
             return {w: name(w) for w in wnids}
@@ -160,6 +162,10 @@ All files are UTF-8, LF line endings, tab-separated, with a header row.
 * `wordnet_hypernyms.tsv` ({nwn} rows): `wnid parents` - every WordNet 3.0 noun synset, sorted;
   `parents` = space-separated WNIDs of its hypernyms (`@`) and instance hypernyms (`@i`), in
   WordNet's order; empty only for the root `entity` (n00001740).
+* `wordnet_names.tsv` ({nwn} rows): `wnid name` - a display name for every WordNet 3.0 noun
+  synset, sorted (hedged answers name ancestors that are no index label, e.g. `vascular plant`,
+  `entity`): the 1K/21K synsets keep their names from the files above; the other {nrest} get
+  names by the same rules, unique (case-insensitively) across all {nwn} ({ndisrest} disambiguated).
 
 `lemmas` are joined by `, `; `gloss` is the definition. A WNID is `n` + the 8-digit
 byte offset of the synset in WordNet 3.0 `data.noun`.
@@ -257,6 +263,11 @@ def main() -> None:
               [row(w) for w in ids21k])
     write_tsv(out / "wordnet_hypernyms.tsv", ["wnid", "parents"],
               [[w, " ".join(wn[w].parents)] for w in sorted(wn)])
+    rest = [w for w in sorted(wn) if w not in names]
+    rest_names = display_names(rest, {w: wn[w].lemmas for w in rest}, wn, {n.casefold() for n in names.values()})
+    all_names = {**names, **rest_names}
+    check(len({n.casefold() for n in all_names.values()}) == len(wn), "unique WordNet names")
+    write_tsv(out / "wordnet_names.tsv", ["wnid", "name"], [[w, all_names[w]] for w in sorted(wn)])
 
     dis21k = sum(names[w] != lemmas[w][0] for w in ids21k)
     dis1k = sum(names[w] != lemmas[w][0] for w in ids1k)
@@ -272,12 +283,14 @@ def main() -> None:
         nwnid=sum(w in set21k for w in wnid_fb), nwnid1k=len(set(wnid_fb) & set(ids1k)),
         examples="\n".join(f"* `{w}` {', '.join(lemmas[w])} -> `{names[w]}`" for w in EXAMPLES),
         extra1k=len(extra1k), extra=fmt(extra1k), nmiss=len(missing), miss=fmt(missing),
-        ndiff=len(differ), diff=fmt(differ), licence="\n".join(licence).strip("\n")
+        ndiff=len(differ), diff=fmt(differ), licence="\n".join(licence).strip("\n"), nrest=len(rest),
+        ndisrest=sum(rest_names[w] != wn[w].lemmas[0] for w in rest)
     ).encode("utf-8"))
 
     print(f"imagenet1k.tsv: {len(ids1k)} rows, {dis1k} disambiguated names")
     print(f"imagenet21k.tsv: {len(ids21k)} rows, {dis21k} disambiguated names")
     print(f"wordnet_hypernyms.tsv: {len(wn)} rows")
+    print(f"wordnet_names.tsv: {len(wn)} rows, {len(rest)} named here")
     print(f"1K not in 21K: {extra1k}; not in WordNet: {len(missing)}; lemmas differ: {len(differ)}")
 
 

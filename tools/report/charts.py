@@ -65,3 +65,22 @@ def plot_bars(path: Path, title: str, bars: list[Bar]) -> None:
     ax.grid(True, axis="y", alpha=0.3)
     save_figure(fig, path)
     plt.close(fig)
+
+
+def plot_tradeoff(path: Path, title: str, curves: list[tuple[str, list[tuple[float, float, float]]]]) -> None:
+    """Accuracy (y, %) against mean information gain (x, bits) per data set; points (x, y, P) labelled with P."""
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(8, 4.8))
+    for label, points in curves:
+        xs, ys = [x for x, _, _ in points], [100 * y for _, y, _ in points]
+        ax.plot(xs, ys, marker="o", label=label)
+        for x, y, p in points:
+            if p in (0.5, 0.8, 0.9, 0.95, 0.99):
+                ax.annotate(f"{p:g}", (x, 100 * y), textcoords="offset points", xytext=(4, -10), fontsize=7)
+    ax.set_xlabel("mean information gain of right answers (bits)")
+    ax.set_ylabel("hedged accuracy (%)")
+    ax.set_title(title, fontsize=10)
+    ax.grid(True, alpha=0.3)
+    ax.legend(loc="lower right", fontsize=8, frameon=False)
+    save_figure(fig, path)
+    plt.close(fig)

@@ -39,7 +39,7 @@ def check_environment(data: Path) -> None:
     """Fail early, with a hint, when zsclf is not importable or the data is missing."""
     if importlib.util.find_spec("zsclf") is None:
         raise ReportError(f"zsclf is not importable by {sys.executable}: run with .venv/bin/python (or `make report`)")
-    for needed in ("imagenet-sample/labels.tsv", "flowers12/labels.tsv"):
+    for needed in ("imagenet-sample/labels.tsv", "flowers12/labels.tsv", "birds50/labels.tsv"):
         if not (data / needed).is_file():
             raise ReportError(f"{data / needed}: missing (evaluation data, see ../shared/data/README.md)")
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
-from . import inputs
+from . import inputs, splits
 
 KS = ("@1", "@2", "@5", "@10", "@20")
 TOP_TS = (1, 5, 10, 20)  # ConSE top-t values compared on the 1K labels
@@ -26,6 +26,8 @@ IMAGENET = "{data}/imagenet-sample/labels.tsv"
 FLOWERS = "{data}/flowers12/labels.tsv"
 LABELS_1K = "labels/imagenet1k.tsv"
 EVAL_KEYS = ("images", "evaluated", "hit")
+HEDGE_PS = (0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95, 0.97, 0.99)  # the accuracy-information-gain curve
+HEDGE_SETS = ("imagenet-b", "birds-test", "flowers-test")  # held out from the shipped hedging fit
 PLACEHOLDER = re.compile(r"\{([^{}]+)\}")
 
 
@@ -166,6 +168,29 @@ def fewshot_steps(seeds: tuple[int, ...], epochs: int) -> Iterable[tuple[str, St
     yield "eval:fs-mixed1k-imagenet", evaluate(IMAGENET, "--index", "{index:fs-mixed1k}")
 
 
+def hedge_key(name: str) -> str:
+    """A held-out hedging set (HEDGE_SETS) with `--hedge P` for every P of the curve."""
+    return f"eval:hedge-{name}"
+
+
+def hedging_steps() -> Iterable[tuple[str, Step]]:
+    """Hedged answers, novelty and calibrated stacking on photos held out from the shipped fit (report/splits.py),
+    the refit of the shipped defaults, and calibrated stacking in a GZSL label space (1K + unseen species)."""
+    for name in ("fit", "heldout", *HEDGE_SETS):
+        yield f"file:hedge-{name}", Write(f"hedge-{name}.tsv", partial(splits.manifest, name=name))
+    hedge = [arg for p in HEDGE_PS for arg in ("--hedge", str(p))]
+    for name in HEDGE_SETS:
+        yield hedge_key(name), evaluate(f"{{file:hedge-{name}}}", *hedge)
+    yield "eval:hedge-heldout", evaluate("{file:hedge-heldout}")
+    yield "hedge-refit", Build(("zsclf", "calibrate", "{file:hedge-fit}", "-o", "{out}", "-q"), "hedging-refit.json")
+    yield "file:gzsl-labels", Write("gzsl-labels.tsv", splits.gzsl_labels)
+    yield build_index("gzsl", "{file:gzsl-labels}")
+    # stores the fit (and its seen penalty) in that index: the section runs it before eval:gzsl-heldout
+    yield "calibrate:gzsl", Measure(("zsclf", "calibrate", "{file:hedge-fit}", "--index", "{index:gzsl}", "--json",
+                                     "-q"), expect=("fit",))
+    yield "eval:gzsl-heldout", evaluate("{file:hedge-heldout}", "--index", "{index:gzsl}")
+
+
 def unique(pairs: Iterable[tuple[str, Step]]) -> dict[str, Step]:
     """The pairs as a dict; ValueError on a key given twice (a dict would silently keep the last)."""
     steps: dict[str, Step] = {}
@@ -180,5 +205,6 @@ def make_plan(quick: bool = False) -> Plan:
     """The full plan; `quick` shrinks the speed runs, the seeds and the DeViSE epochs."""
     limits = QUICK if quick else FULL
     seeds = (0,) if quick else (0, 1, 2, 3, 4)
-    steps = unique([*accuracy_steps(), *speed_steps(limits), *fewshot_steps(seeds, 20 if quick else 100)])
+    steps = unique([*accuracy_steps(), *speed_steps(limits), *fewshot_steps(seeds, 20 if quick else 100),
+                    *hedging_steps()])
     return Plan(steps=steps, limits=limits, seeds=seeds, quick=quick)

@@ -23,6 +23,9 @@ def evaluate(
     model: opt.Model = None,
     projection: opt.Projection = None,
     seen_gate: opt.SeenGate = None,
+    hedge: opt.HedgeList = None,
+    hedge_rule: opt.HedgeRuleOpt = opt.HedgeRule.darts,
+    seen_penalty: opt.SeenPenalty = None,
     as_json: opt.Json = False,
     quiet: opt.Quiet = False,
 ) -> None:
@@ -34,10 +37,11 @@ def evaluate(
     from .reports import print_eval, print_json
 
     samples = read_dataset(data, only)
-    clf = Classifier.from_config(ClassifierConfig(index, device.value, opt.clamped_threads(threads), model, projection, top_t, seen_gate))
+    clf = Classifier.from_config(ClassifierConfig(index, device.value, opt.clamped_threads(threads), model, projection,
+                                                  top_t, seen_gate, seen_penalty=seen_penalty))
     with ProgressBars(quiet or as_json, "images") as progress:
         report = run(clf, samples, exclude_seen=exclude_seen, batch_size=batch_size, hypernyms=read_hypernyms(),
-                     progress=progress)
+                     progress=progress, hedge=hedge or (), hedge_rule=hedge_rule.value)
     report["data"] = str(data)
     report["index"] = str(index or "default")
     print_json(report) if as_json else print_eval(report)

@@ -32,6 +32,11 @@ class IndexKind(str, Enum):
     hnsw = "hnsw"
 
 
+class HedgeRule(str, Enum):
+    darts = "darts"
+    threshold = "threshold"
+
+
 class Space(str, Enum):
     auto = "auto"
     text = "text"
@@ -48,7 +53,11 @@ DeviceOpt = Annotated[Device, typer.Option("--device", help="Where to run.")]
 ExcludeSeen = Annotated[bool, typer.Option("--exclude-seen", help="Never answer one of the 1,000 ImageNet-1K training classes.")]
 Model = Annotated[str | None, typer.Option("--model", help="Image model from models/manifest.json.")]
 Projection = Annotated[Path | None, typer.Option("--projection", help="DeViSE projection from `zsclf train` (default: ConSE).")]
-SeenGate = Annotated[float | None, typer.Option("--seen-gate", help="Novelty detection: when the CNN's top probability reaches P (0-1), answer with its own classes (scores = probabilities).")]
+SeenGate = Annotated[float | None, typer.Option("--seen-gate", help="Novelty detection: when the probability that the photo shows one of the CNN's classes (fitted on its energy) reaches P (0-1), answer with its own classes (scores = probabilities).")]
+Hedge = Annotated[float | None, typer.Option("--hedge", help="Also give a hedged answer: the most informative WordNet node that is right with probability P (e.g. 0.9), from calibrated probabilities.")]
+HedgeList = Annotated[list[float] | None, typer.Option("--hedge", help="Hedged accuracy, information gain and depths of hedged answers at accuracy target P (repeatable: --hedge 0.8 --hedge 0.9).")]
+HedgeRuleOpt = Annotated[HedgeRule, typer.Option("--hedge-rule", help="darts: most expected information gain with accuracy >= P on photos like the calibration set; threshold: each answer's own probability >= P.")]
+SeenPenalty = Annotated[float | None, typer.Option("--seen-penalty", help="Calibrated stacking: subtract this from the scores of the CNN's own classes (default: the index's fitted value, else 0).")]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")]
 Json = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
 Template = Annotated[str, typer.Option("--template", help="Text embedded per label: gloss (name: description, else name), name, photo, lemmas, or a format string with {name}.")]

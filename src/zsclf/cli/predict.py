@@ -24,6 +24,9 @@ def predict(
     model: opt.Model = None,
     projection: opt.Projection = None,
     seen_gate: opt.SeenGate = None,
+    hedge: opt.Hedge = None,
+    hedge_rule: opt.HedgeRuleOpt = opt.HedgeRule.darts,
+    seen_penalty: opt.SeenPenalty = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Say which devices are in use.")] = False,
 ) -> None:
     """Rank labels for images."""
@@ -32,14 +35,14 @@ def predict(
     from ..pipeline.classifier import Classifier, ClassifierConfig
     from .render import write_results
 
-    clf = Classifier.from_config(ClassifierConfig(index, device.value, opt.clamped_threads(threads), model, projection, top_t, seen_gate,
-                                                  max_k=top_k))
+    clf = Classifier.from_config(ClassifierConfig(index, device.value, opt.clamped_threads(threads), model, projection,
+                                                  top_t, seen_gate, top_k, hedge, hedge_rule.value, seen_penalty))
     if verbose:
         note(f"encoder {clf.encoder.name} on {clf.devices['encoder']}, search on {clf.devices['search']}, "
              f"index {clf.index.meta.source} ({len(clf.index)} labels)")
     results = clf.predict_paths(expand_inputs(inputs), top_k=top_k, batch_size=batch_size,
                                 exclude_seen=exclude_seen, min_score=min_score)
-    total, failed = write_results(results, fmt.value if fmt else None)
+    total, failed = write_results(results, fmt.value if fmt else None, hedged=hedge is not None)
     if total == 0:
         raise ZsclfError("no images found in the inputs")
     if failed:

@@ -22,6 +22,7 @@ if TYPE_CHECKING:  # not at run time: `search` writes through here without impor
     from ..pipeline.classifier import Result
 
 COLUMNS = ("path", "rank", "label", "id", "score")
+HEDGED_COLUMNS = ("hedged_label", "hedged_id", "hedged_probability", "hedged_depth")  # only with --hedge
 
 
 def default_format(stream: TextIO) -> str:
@@ -33,12 +34,17 @@ def result_record(result: Result) -> dict:
     """The JSON Lines object for one result."""
     if result.error is not None:
         return {"path": result.path, "error": result.error}
-    return {"path": result.path,
-            "predictions": [{"label": p.label, "id": p.id, "score": round(p.score, 4)} for p in result.predictions]}
+    record = {"path": result.path,
+              "predictions": [{"label": p.label, "id": p.id, "score": round(p.score, 4)} for p in result.predictions]}
+    if result.hedged is not None:
+        h = result.hedged
+        record["hedged"] = {"label": h.label, "id": h.id, "probability": round(h.probability, 4), "depth": h.depth}
+    return record
 
 
 class JsonlWriter:
-    """One JSON object per input line: `{"path", "predictions": [{"label", "id", "score"}]}` or `{"path", "error"}`."""
+    """One JSON object per input line: `{"path", "predictions": [{"label", "id", "score"}]}` (with --hedge also
+    `"hedged": {"label", "id", "probability", "depth"}`) or `{"path", "error"}`."""
 
     streaming = True
 
@@ -57,19 +63,23 @@ class JsonlWriter:
 
 
 class DelimitedWriter:
-    """A header row, then one row per (path, rank, label, id, score); failed inputs appear on stderr only."""
+    """A header row, then one row per (path, rank, label, id, score); with `hedged` (--hedge) each row also
+    carries the image's hedged answer (HEDGED_COLUMNS). Failed inputs appear on stderr only."""
 
     streaming = True
     columns: tuple[str, ...] = COLUMNS
 
-    def __init__(self, stream: TextIO, delimiter: str) -> None:
+    def __init__(self, stream: TextIO, delimiter: str, hedged: bool = False) -> None:
         self.stream = stream
+        self.hedged = hedged
         self.writer = csv.writer(stream, delimiter=delimiter, lineterminator="\n")
-        self.writer.writerow(self.columns)
+        self.writer.writerow(self.columns + (HEDGED_COLUMNS if hedged else ()))
 
     def rows(self, result) -> Iterable[tuple]:
+        h = getattr(result, "hedged", None)
+        extra = ((h.label, h.id, f"{h.probability:.4f}", h.depth) if h else ("", "", "", "")) if self.hedged else ()
         for rank, pred in enumerate(result.predictions or [], start=1):
-            yield (result.path, rank, pred.label, pred.id, f"{pred.score:.4f}")
+            yield (result.path, rank, pred.label, pred.id, f"{pred.score:.4f}", *extra)
 
     def write(self, result) -> None:
         self.writer.writerows(self.rows(result))
@@ -98,12 +108,17 @@ class TableWriter:
         if result.error is not None:
             table.add_row(result.path, "", f"[red]error: {result.error}[/red]", "", "", end_section=True)
             return
-        preds = result.predictions or []
+        from rich.markup import escape
+
+        preds, hedged = result.predictions or [], getattr(result, "hedged", None)
         for rank, pred in enumerate(preds, start=1):
             table.add_row(result.path if rank == 1 else "", str(rank), pred.label, pred.id,
-                          f"{pred.score:.3f}", end_section=rank == len(preds) and not last)
+                          f"{pred.score:.3f}", end_section=rank == len(preds) and not last and hedged is None)
         if not preds:
             table.add_row(result.path, "", "[dim](no label above --min-score)[/dim]", "", "")
+        if hedged is not None:
+            table.add_row("", "hedged", f"[bold]{escape(hedged.label)}[/bold] [dim](depth {hedged.depth})[/dim]",
+                          hedged.id, f"{hedged.probability:.3f}", end_section=not last)
 
     def close(self) -> None:
         from rich.console import Console
@@ -118,21 +133,23 @@ class TableWriter:
         Console(file=self.stream, soft_wrap=False, width=width).print(table)
 
 
-def make_writer(fmt: str, stream: TextIO | None = None, kinds: tuple[type, type, type] | None = None):
+def make_writer(fmt: str, stream: TextIO | None = None, kinds: tuple[type, type, type] | None = None,
+                hedged: bool = False):
     """A writer for `fmt` (table, jsonl, csv, tsv) on `stream` (default stdout); `kinds`: other
-    (jsonl, delimited, table) writer classes for another kind of result."""
+    (jsonl, delimited, table) writer classes for another kind of result; `hedged`: CSV/TSV get the
+    hedged-answer columns (JSON Lines and the table show a hedged answer whenever a result has one)."""
     stream = stream or sys.stdout
     jsonl, delimited, table = kinds or (JsonlWriter, DelimitedWriter, TableWriter)
     if fmt == "jsonl":
         return jsonl(stream)
     if fmt in ("csv", "tsv"):
-        return delimited(stream, "," if fmt == "csv" else "\t")
+        return delimited(stream, "," if fmt == "csv" else "\t", hedged)
     if fmt == "table":
         return table(stream)
     raise ValueError(f"unknown format {fmt!r}")
 
 
-def write_results(results: Iterable[Result], fmt: str | None, make=make_writer) -> tuple[int, int]:
+def write_results(results: Iterable[Result], fmt: str | None, make=make_writer, hedged: bool = False) -> tuple[int, int]:
     """Write results to stdout as they come (errors also as lines on stderr); returns (total, failed).
 
     The writer is made on the first result (by `make(fmt)`): no inputs, nothing on stdout. Any result
@@ -148,7 +165,7 @@ def write_results(results: Iterable[Result], fmt: str | None, make=make_writer) 
                 fmt = fmt or default_format(sys.stdout)
                 # paths that are not UTF-8: their own bytes in CSV/TSV, \udcXX escapes in JSON and tables
                 sys.stdout.reconfigure(errors="surrogateescape" if fmt in ("csv", "tsv") else "backslashreplace")
-                writer = make(fmt)
+                writer = make(fmt, hedged=hedged)
             total += 1
             if result.error is not None:
                 failed += 1

@@ -83,6 +83,60 @@ def print_eval(report: dict) -> None:
         if report["confusions"]:
             console.print("most confused: " + "; ".join(f"{c['true']} -> {c['predicted']} ({c['count']})"
                                                         for c in report["confusions"][:5]))
+        _print_gzsl(console, report)
+        if "hedge" in report:
+            _print_hedge(console, report["hedge"])
+
+
+def _print_gzsl(console, report: dict) -> None:
+    if "novelty" in report:
+        n = report["novelty"]
+        console.print(f"novelty AUROC ({n['seen_photos']} seen vs {n['unseen_photos']} unseen photos): energy "
+                      f"{n['auroc']['energy']:.3f}, top softmax probability {n['auroc']['max_softmax']:.3f}")
+    if "gzsl" in report:
+        g = report["gzsl"]
+        h5 = ", ".join(f"{k}: {v:.3f}" for k, v in g["h"]["@5"].items())
+        console.print(f"calibrated stacking ({g['seen_photos']} seen, {g['unseen_photos']} unseen photos with an "
+                      f"index label): AUSUC@5 {g['ausuc']['@5']:.3f}, H@5 {h5}")
+
+
+def _print_hedge(console, hedge: dict) -> None:
+    from rich.table import Table
+
+    table = Table("P", "photos", "n", "accuracy", "exact", "bits", "right at/below")
+    for t in hedge["targets"]:
+        for group in ("all", "seen", "unseen"):
+            if group not in t:
+                continue
+            m, first = t[group], group == "all"
+            table.add_row(f"{t['p']:g}" if first else "", group, str(m["photos"]), f"{m['accuracy']:.3f}",
+                          f"{m['exact']:.3f}", f"{m['info_gain_bits']:.2f}",
+                          f"{m['common_ancestor']['correct_at_or_below']:.3f} ({m['common_ancestor']['label']})",
+                          end_section=group == "unseen" or "seen" not in t)
+    console.print(f"hedged answers ({hedge['rule']}; fit: {hedge['fitted_on']}); bits: mean information gain of right "
+                  f"answers, of {hedge['max_info_gain_bits']:.1f}")
+    console.print(table)
+
+
+def print_calibration(report: dict) -> None:
+    """Human-readable summary of `zsclf calibrate`."""
+    fit = report["fit"]
+    with stdout_console(highlight=False, soft_wrap=True) as console:
+        photos = fit.get("photos", {})
+        console.print(f"calibrated on {photos.get('seen', 0)} photos of the CNN's classes and {photos.get('unseen', 0)} "
+                      f"of others ({photos.get('skipped', 0)} without a usable truth, {report['failed']} unreadable)")
+        console.print(f"T_cnn {fit['cnn_temperature']:.3f}, T_index {fit['index_temperature']:.4f}, P(seen) = "
+                      f"sigmoid({fit['seen']['a']:.3f} * energy {fit['seen']['b']:+.3f}), seen penalty "
+                      f"{fit['seen_penalty']:.3f}")
+        lam = fit["darts_lambda"]
+        console.print("DARTS lambda: " + ", ".join(f"P={p:g}: {v:.2f}" for p, v in
+                                                   zip(lam["p"], lam["value"], strict=True)))
+        if report.get("stacking"):
+            s = report["stacking"]
+            how = f"picked on {s['picked_on']} photos" if s["picked_on"] else "given"
+            console.print(f"seen penalty {how}; on the other {s['seen_photos']} seen and "
+                          f"{s['unseen_photos']} unseen: H@5 " + ", ".join(f"{k} {v:.3f}" for k, v in s["h"]["@5"].items()))
+        console.print(f"stored in {report['written_to']}")
 
 
 def print_benchmark(result: dict) -> None:

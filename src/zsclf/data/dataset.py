@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import ZsclfError
 from .image_files import walk_images
+from .labels import PARENT_COLUMNS
 from .tables import cell, pick_column, read_table
 
 PATH_COLUMNS = ("path", "image", "image_path", "file", "filename")
@@ -16,11 +19,13 @@ ID_COLUMNS = ("id", "wnid", "synset", "label_id")
 
 @dataclass(frozen=True)
 class Sample:
-    """One labelled image: its path, label text and (optional) label id such as a WNID."""
+    """One labelled image: its path, label text, (optional) label id such as a WNID and, for a label that is
+    not a WordNet synset, (optional) the WNID it belongs under (`parent`/`hypernym_wnid` column)."""
 
     path: str
     label: str
     id: str = ""
+    parent: str = ""
 
 
 def read_dataset(source: str | Path, only: str | None = None) -> list[Sample]:
@@ -59,10 +64,11 @@ def _read_manifest(path: Path, only: str | None) -> list[Sample]:
     path_col = pick_column(header, PATH_COLUMNS)
     if path_col is not None:
         label_col, id_col, rows = pick_column(header, LABEL_COLUMNS), pick_column(header, ID_COLUMNS), rows[1:]
+        parent_col = pick_column(header, PARENT_COLUMNS)
         if label_col is None and id_col is None:
             raise ZsclfError(f"{path}: header {header} names no label or id column")
     else:
-        path_col, label_col, id_col = 0, 1, (2 if len(header) > 2 else None)
+        path_col, label_col, id_col, parent_col = 0, 1, (2 if len(header) > 2 else None), None
     samples = []
     for lineno, row in rows:
         rel = cell(path, lineno, row, path_col)
@@ -71,5 +77,24 @@ def _read_manifest(path: Path, only: str | None) -> list[Sample]:
         label, label_id = cell(path, lineno, row, label_col), cell(path, lineno, row, id_col)
         if not rel or not (label or label_id):
             raise ZsclfError(f"{path}:{lineno}: a row needs a path and a label or id")
-        samples.append(Sample(str(path.parent / rel), label or label_id, label_id))
+        samples.append(Sample(str(path.parent / rel), label or label_id, label_id, cell(path, lineno, row, parent_col)))
     return samples
+
+
+def match_samples(samples: Sequence[Sample], ids: Sequence[str], names: Sequence[str]) -> tuple[list[int], Counter]:
+    """Index row of each sample's true label: by id when both sides have ids (falling back to the label
+    text for an id the index lacks), else by exact label text.
+
+    Returns the rows (-1 = unmatched) and a Counter of unmatched ground-truth labels.
+    """
+    by_id = {label_id: i for i, label_id in enumerate(ids) if label_id}
+    by_name = {name: i for i, name in enumerate(names)}
+    rows, unmatched = [], Counter()
+    for s in samples:
+        row = by_id.get(s.id, -1) if (s.id and by_id) else -1
+        if row < 0:
+            row = by_name.get(s.label, -1)
+        rows.append(row)
+        if row < 0:
+            unmatched[s.id or s.label] += 1
+    return rows, unmatched

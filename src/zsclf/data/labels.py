@@ -15,6 +15,7 @@ LABEL_COLUMNS = ("label", "name", "display_name", "class", "text")
 ID_COLUMNS = ("id", "wnid", "synset", "label_id")
 DESCRIPTION_COLUMNS = ("description", "gloss", "definition")
 SYNONYM_COLUMNS = ("synonyms", "lemmas", "aliases")
+PARENT_COLUMNS = ("parent", "parent_wnid", "hypernym_wnid", "hypernym")  # for labels that are not WordNet synsets
 
 # What text is embedded for each label (see README "Label text"); "{name}" etc. are filled per label.
 TEMPLATES = {
@@ -35,6 +36,7 @@ class LabelSet:
     ids: list[str] = field(default_factory=list)
     synonyms: list[str] = field(default_factory=list)
     descriptions: list[str] = field(default_factory=list)
+    parents: list[str] = field(default_factory=list)  # a WNID above a label that is not a synset (hedging)
     dropped_blank: int = 0
     dropped_duplicates: int = 0
 
@@ -43,6 +45,7 @@ class LabelSet:
         self.ids = self.ids or [""] * n
         self.synonyms = self.synonyms or [""] * n
         self.descriptions = self.descriptions or [""] * n
+        self.parents = self.parents or [""] * n
 
     def __len__(self) -> int:
         return len(self.names)
@@ -93,11 +96,12 @@ def read_labels(path: str | Path) -> LabelSet:
     """Read a label file: `.txt` (one label per line) or `.tsv`/`.csv` with a header row.
 
     The header must name a label column (label/name/...), and may name an id column (id/wnid),
-    a description column (description/gloss) and a synonyms column (synonyms/lemmas).
+    a description column (description/gloss), a synonyms column (synonyms/lemmas) and a parent column
+    (parent/hypernym_wnid: the WNID a label without one of its own belongs under, for hedged answers).
     Blank lines and exact duplicate rows are dropped (counted); an empty result is an error.
     """
     path = Path(path)
-    rows: list[tuple[str, str, str, str]] = []
+    rows: list[tuple[str, str, str, str, str]] = []
     blank = 0
     if path.suffix.lower() in (".tsv", ".csv"):
         table = read_table(path, "label file")
@@ -108,7 +112,7 @@ def read_labels(path: str | Path) -> LabelSet:
         if col is None:
             raise ZsclfError(f"{path}: header {header} has no label column (one of {', '.join(LABEL_COLUMNS)})")
         cols = [col, pick_column(header, ID_COLUMNS), pick_column(header, SYNONYM_COLUMNS),
-                pick_column(header, DESCRIPTION_COLUMNS)]
+                pick_column(header, DESCRIPTION_COLUMNS), pick_column(header, PARENT_COLUMNS)]
         for lineno, record in table[1:]:
             if not any(c.strip() for c in record):
                 blank += 1
@@ -123,7 +127,7 @@ def read_labels(path: str | Path) -> LabelSet:
             if not label:
                 blank += 1
                 continue
-            rows.append((label, "", "", ""))
+            rows.append((label, "", "", "", ""))
     unique = list(dict.fromkeys(rows))
     if not unique:
         raise ZsclfError(f"{path}: empty label file (no labels)")
@@ -133,7 +137,8 @@ def read_labels(path: str | Path) -> LabelSet:
         raise ZsclfError(f"{path}: id {dup!r} appears on more than one label")
     return LabelSet(
         names=[r[0] for r in unique], ids=ids, synonyms=[r[2] for r in unique],
-        descriptions=[r[3] for r in unique], dropped_blank=blank, dropped_duplicates=len(rows) - len(unique),
+        descriptions=[r[3] for r in unique], parents=[r[4] for r in unique], dropped_blank=blank,
+        dropped_duplicates=len(rows) - len(unique),
     )
 
 
@@ -145,6 +150,25 @@ def imagenet1k() -> LabelSet:
 def imagenet21k_path() -> Path:
     """The committed ImageNet-21K label file (21,841 WordNet synsets)."""
     return paths.labels_dir() / "imagenet21k.tsv"
+
+
+def wordnet_names_path() -> Path:
+    """The committed display names of all WordNet 3.0 noun synsets (wnid, name)."""
+    return paths.labels_dir() / "wordnet_names.tsv"
+
+
+def read_wordnet_names(path: Path | None = None) -> dict[str, str]:
+    """WNID -> display name for every WordNet 3.0 noun synset ({} when the file is missing)."""
+    path = path or wordnet_names_path()
+    try:
+        text = read_text(path, "WordNet names", 64 << 20)
+    except ZsclfError:
+        return {}
+    names = {}
+    for line in split_lines(text)[1:]:
+        wnid, _, name = line.partition("\t")
+        names[wnid] = name
+    return names
 
 
 def read_hypernyms(path: Path | None = None) -> dict[str, list[str]]:

@@ -56,10 +56,13 @@ class SearchResult:
 class LabelIndex:
     """A searchable set of label vectors with its labels and metadata."""
 
-    def __init__(self, faiss_index, names: list[str], ids: list[str], meta: IndexMeta) -> None:
+    def __init__(self, faiss_index, names: list[str], ids: list[str], meta: IndexMeta,
+                 parents: list[str] | None = None) -> None:
+        """`parents`: per label, the WNID a label that is not a synset belongs under ("" for none)."""
         self.faiss_index = faiss_index
         self.names = names
         self.ids = ids
+        self.parents = parents or [""] * len(names)
         self.meta = meta
         self._gpu_index = None
 
@@ -72,7 +75,7 @@ class LabelIndex:
 
     @classmethod
     def build(cls, vectors: np.ndarray, names: list[str], ids: list[str], meta: IndexMeta,
-              normalise: bool = True, hnsw_m: int = 32) -> LabelIndex:
+              normalise: bool = True, hnsw_m: int = 32, parents: list[str] | None = None) -> LabelIndex:
         """Build the FAISS index `meta.kind` names over `vectors` (L2-normalised first unless `normalise` is
         False, as for calibrated vectors); `meta.dim` and `meta.count` must describe them."""
         import faiss
@@ -92,7 +95,7 @@ class LabelIndex:
             index.hnsw.efConstruction = 200
             index.hnsw.efSearch = 128
         index.add(vectors)
-        return cls(index, list(names), list(ids), meta)
+        return cls(index, list(names), list(ids), meta, list(parents) if parents else None)
 
     def to_gpu(self) -> bool:
         """Mirror the index on GPU 0 for search; False when FAISS has no GPU support."""

@@ -64,6 +64,63 @@ class FileCheck:
 
 
 @dataclass(frozen=True)
+class SeenScore:
+    """P(photo shows one of the CNN's classes) = sigmoid(a * score + b), score = the energy
+    T * logsumexp(logits / T) (Liu et al. 2020)."""
+
+    a: float
+    b: float
+    kind: str = field(default="energy", metadata={"choices": ("energy",)})
+    temperature: float = 1.0
+
+
+@dataclass(frozen=True)
+class LambdaTable:
+    """DARTS's lambda for accuracy targets `p` (ascending), fitted on labelled photos."""
+
+    p: list[float]
+    value: list[float]
+
+
+@dataclass(frozen=True)
+class FittedFor:
+    """What a hedging fit is valid for: the image model, the index's text space and labels, the projection."""
+
+    image_encoder: ModelRef
+    text_encoder: str
+    template: str
+    projection: str  # e.g. "conse top-t 10" (pipeline.hedging.describe_projection)
+    labels: int
+    labels_crc32: str  # of the index's labels.tsv (meta.files)
+
+
+@dataclass(frozen=True)
+class HedgingModel:
+    """Calibrated probabilities for hedged answers (`--hedge`), the novelty score and the seen-class penalty,
+    fitted on labelled photos by `zsclf calibrate` (learn.calibrate); see pipeline.hedging for their use.
+
+    p(label) = s * softmax(logits / cnn_temperature) on the CNN's classes + (1 - s) * softmax(top_k index
+    scores / index_temperature), s = P(seen) from `seen`; summed up WordNet and answered by DARTS with
+    lambda(P) from `darts_lambda`. `seen_penalty`: calibrated stacking's gamma."""
+
+    cnn_temperature: float
+    index_temperature: float
+    top_k: int
+    min_prob: float
+    seen: SeenScore
+    darts_lambda: LambdaTable
+    seen_penalty: float
+    fitted_for: FittedFor
+    fitted_on: str
+    format: int = 1
+    created: str = ""
+    zsclf_version: str = ""
+    about: str = ""
+    photos: dict[str, int] | None = None
+    stacking: dict[str, float] | None = None
+
+
+@dataclass(frozen=True)
 class IndexMeta:
     """Everything an index records about how its vectors were made."""
 
@@ -86,6 +143,7 @@ class IndexMeta:
     calibration: Calibration | None = None
     hnsw_recall_at_10: float | None = None
     files: dict[str, FileCheck] | None = None  # index.faiss and labels.tsv (format 2; written by save_index)
+    hedging: HedgingModel | None = None  # added by `zsclf calibrate` as a new version of the index
 
     @property
     def text_space(self) -> TextSpace:

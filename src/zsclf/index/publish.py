@@ -29,7 +29,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from ..core.fsio import fsync_dir, os_reason, write_new_file
@@ -65,8 +65,13 @@ def lock_wait() -> float:
         raise ZsclfError(f"ZSCLF_LOCK_WAIT={value!r}: expected a number of seconds") from None
 
 
-def publish(path: Path, files: Mapping[str, bytes | bytearray | memoryview], wait: float | None = None) -> Path:
-    """Write `files` as a new version of index folder `path` and make it current (see the module doc)."""
+Files = Mapping[str, bytes | bytearray | memoryview]
+
+
+def publish(path: Path, files: Files | Callable[[Path], Files], wait: float | None = None) -> Path:
+    """Write `files` as a new version of index folder `path` and make it current (see the module doc).
+    `files` may be a function of the (real) folder, called under the lock: a new version made from the
+    current one (index.store.republish) cannot lose a concurrent writer's version."""
     real = check_index_target(path)
     wait = lock_wait() if wait is None else wait
     made = _make_parents(path, real.parent)
@@ -88,12 +93,13 @@ def publish(path: Path, files: Mapping[str, bytes | bytearray | memoryview], wai
     return path
 
 
-def _publish_locked(path: Path, real: Path, files: Mapping[str, bytes | bytearray | memoryview],
-                    created: bool) -> None:
+def _publish_locked(path: Path, real: Path, files: Files | Callable[[Path], Files], created: bool) -> None:
     _crash_point("locked")
     found = survey(real)  # again, under the lock: someone may have put something there meanwhile
     if not found.ours:
         raise ZsclfError(f"{path}: exists and is not a zsclf index ({found.foreign}); choose another --output")
+    if callable(files):
+        files = files(real)
     name = new_version_name()
     _write_version(real, name, files)
     pointer = real / temp_current_name()
@@ -117,7 +123,7 @@ def _publish_locked(path: Path, real: Path, files: Mapping[str, bytes | bytearra
     _crash_point("cleaned")
 
 
-def _write_version(folder: Path, name: str, files: Mapping[str, bytes | bytearray | memoryview]) -> None:
+def _write_version(folder: Path, name: str, files: Files) -> None:
     """Write, fsync and rename into place a version folder (not yet current)."""
     tmp = folder / f".{name}.tmp"
     try:

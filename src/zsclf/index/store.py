@@ -4,7 +4,8 @@ Layout and what counts as ours: index.layout. Publishing, locking, crash points:
 
     <index>/CURRENT            the version in use
     <index>/v-.../index.faiss  the FAISS index (flat = exact, or HNSW = approximate)
-    <index>/v-.../labels.tsv   id, label (row i = FAISS id i), UTF-8
+    <index>/v-.../labels.tsv   id, label[, parent] (row i = FAISS id i), UTF-8; `parent` (the WNID a label
+                               that is not a synset belongs under) only when some label has one
     <index>/v-.../meta.json    IndexMeta: format 2, encoders, dimension, metric, count, template, space,
                                ..., and `files`: size and CRC-32 of index.faiss and labels.tsv
 
@@ -40,7 +41,7 @@ from .meta import FORMAT_VERSION, FileCheck, IndexMeta
 from .publish import publish
 
 __all__ = ["FILES", "INDEX_FILE", "LABELS_FILE", "META_FILE", "current_version", "load_index", "read_meta",
-           "read_meta_file", "save_index"]
+           "read_meta_file", "republish", "save_index"]
 
 LOAD_TRIES = 5
 MAGIC = {"flat": b"IxFI", "hnsw": b"IHNf"}
@@ -61,12 +62,28 @@ def save_index(index: LabelIndex, folder: str | Path, wait: float | None = None)
     if vectors is not None and not all_finite(vectors):
         raise ZsclfError(f"{folder}: label vectors contain NaN or infinity; nothing was written")
     data = faiss.serialize_index(index.faiss_index)
-    labels = "".join(f"{_clean(i)}\t{_clean(n)}\n" for i, n in zip(index.ids, index.names, strict=True))
-    labels_data = ("id\tlabel\n" + labels).encode("utf-8")
+    labels_data = labels_bytes(index.ids, index.names, index.parents)
     meta = index.meta.with_(format=FORMAT_VERSION, files={INDEX_FILE: _file_check(data), LABELS_FILE: _file_check(
         labels_data)})
     meta_data = (json.dumps(typed_json.dump(meta), indent=2) + "\n").encode()
     return publish(Path(folder), {INDEX_FILE: data, LABELS_FILE: labels_data, META_FILE: meta_data}, wait)
+
+
+def republish(folder: str | Path, change: Callable[[IndexMeta], IndexMeta], wait: float | None = None) -> Path:
+    """Publish a new version of an existing index with the same index.faiss and labels.tsv (read and checked
+    under the writers' lock) and the metadata `change(current meta)` returns, e.g. with a hedging fit added.
+    Locked, atomic and crash-safe like `save_index`; `change` may raise ZsclfError (nothing is written)."""
+    def files(real: Path) -> dict[str, bytes]:
+        version = real / read_current(real)
+        meta = read_meta_file(version / META_FILE)
+        assert meta.files is not None
+        data = {name: _read_checked(version / name, meta.files[name], what)
+                for name, what in ((INDEX_FILE, "FAISS index"), (LABELS_FILE, "index labels"))}
+        new = change(meta).with_(format=FORMAT_VERSION, files=meta.files)
+        return {**data, META_FILE: (json.dumps(typed_json.dump(new), indent=2) + "\n").encode()}
+
+    read_current(Path(folder))  # an index must be there (a clear error, and no folder is made)
+    return publish(Path(folder), files, wait)
 
 
 def load_index(folder: str | Path) -> LabelIndex:
@@ -138,10 +155,11 @@ def _load_version(version: Path) -> LabelIndex:
     if vectors is not None and not all_finite(vectors):
         raise ZsclfError(f"{path}: holds vectors that are NaN or infinite; rebuild it")
     labels_path = version / LABELS_FILE
-    ids, names = _parse_labels(_read_checked(labels_path, meta.files[LABELS_FILE], "index labels"), labels_path)
+    ids, names, parents = _parse_labels(_read_checked(labels_path, meta.files[LABELS_FILE], "index labels"),
+                                        labels_path)
     if len(names) != meta.count:
         raise ZsclfError(f"{labels_path}: {len(names)} labels, meta.json says {meta.count}; rebuild it")
-    return LabelIndex(index, names, ids, meta)
+    return LabelIndex(index, names, ids, meta, parents)
 
 
 def _read_checked(path: Path, check: FileCheck, what: str) -> bytes:
@@ -178,7 +196,16 @@ def _deserialize(data: bytes, path: Path):
     return index
 
 
-def _parse_labels(data: bytes, path: Path) -> tuple[list[str], list[str]]:
+def labels_bytes(ids: list[str], names: list[str], parents: list[str]) -> bytes:
+    """labels.tsv: `id label` per row, plus a `parent` column when some label has one."""
+    if any(parents):
+        rows = (f"{_clean(i)}\t{_clean(n)}\t{_clean(p)}\n" for i, n, p in zip(ids, names, parents, strict=True))
+        return ("id\tlabel\tparent\n" + "".join(rows)).encode("utf-8")
+    rows = (f"{_clean(i)}\t{_clean(n)}\n" for i, n in zip(ids, names, strict=True))
+    return ("id\tlabel\n" + "".join(rows)).encode("utf-8")
+
+
+def _parse_labels(data: bytes, path: Path) -> tuple[list[str], list[str], list[str] | None]:
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -188,11 +215,20 @@ def _parse_labels(data: bytes, path: Path) -> tuple[list[str], list[str]]:
     if lines and lines[-1] == "":
         lines.pop()
     ids, names = [], []
+    if not lines or lines[0] != "id\tlabel\tparent":
+        for line in lines[1:]:
+            label_id, _, name = line.partition("\t")
+            ids.append(label_id)
+            names.append(name)
+        return ids, names, None
+    parents = []
     for line in lines[1:]:
-        label_id, _, name = line.partition("\t")
+        label_id, _, rest = line.partition("\t")
+        name, _, parent = rest.rpartition("\t") if "\t" in rest else (rest, "", "")
         ids.append(label_id)
         names.append(name)
-    return ids, names
+        parents.append(parent)
+    return ids, names, parents
 
 
 def _file_check(data) -> FileCheck:

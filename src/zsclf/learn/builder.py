@@ -154,11 +154,12 @@ def build_index(labels: LabelSet | None, text: TextEncoder, template: str = DEFA
     if (examples is not None or space == "visual") and encoder is None:
         raise ValueError("photo-taught labels and the visual space need the image encoder")
     text_space = TextSpace(text.ref, template)
-    parts, ids, text_to_visual = [], [], None
+    parts, ids, parents, text_to_visual = [], [], [], None
     if labels:
         vectors, text_to_visual = _text_vectors(labels, text, text_space, space, encoder, progress)
         parts.append(vectors)
         ids += labels.ids
+        parents += labels.parents
     reference = photos = transform = None
     if examples is not None:
         assert encoder is not None
@@ -166,6 +167,7 @@ def build_index(labels: LabelSet | None, text: TextEncoder, template: str = DEFA
                                                             bool(parts), progress)
         parts.append(protos)
         ids += examples.ids
+        parents += examples.parents
         photos = PhotoLabels(len(examples.names), examples.count, replaced, used)
     vectors = np.vstack(parts)
     calibration = None
@@ -179,7 +181,7 @@ def build_index(labels: LabelSet | None, text: TextEncoder, template: str = DEFA
         projection=ProjectionRef("devise", projection.sha256) if projection is not None else None,
         visual_transform=transform or ("centre" if space == "visual" else None),
         text_to_visual=text_to_visual, photos=photos, calibration=calibration)
-    index = LabelIndex.build(vectors, names, ids, meta, normalise=calibration is None)
+    index = LabelIndex.build(vectors, names, ids, meta, normalise=calibration is None, parents=parents)
     if kind == "hnsw":
         exact = LabelIndex.build(vectors, names, ids, meta.with_(kind="flat"), normalise=calibration is None)
         index.meta = meta.with_(hnsw_recall_at_10=round(hnsw_recall(index, exact), 4))
@@ -238,5 +240,6 @@ def _split_labels(labels: LabelSet | None, examples: ExampleSet | None) -> tuple
     keep = [j for j, (n, i) in enumerate(zip(labels.names, labels.ids, strict=True))
             if (i or n) not in taught and n not in taught]
     rest = LabelSet([labels.names[j] for j in keep], [labels.ids[j] for j in keep],
-                    [labels.synonyms[j] for j in keep], [labels.descriptions[j] for j in keep])
+                    [labels.synonyms[j] for j in keep], [labels.descriptions[j] for j in keep],
+                    [labels.parents[j] for j in keep])
     return rest, len(labels) - len(keep)

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from ..core.progress import Progress, counter
-from ..data.dataset import Sample
+from ..data.dataset import Sample, match_samples
 from ..errors import ZsclfError
 
 HIT_KS = (1, 2, 5, 10, 20)
@@ -86,30 +86,13 @@ def confusions(top1: np.ndarray, truth: np.ndarray, names: Sequence[str], most: 
     return [{"true": names[t], "predicted": names[p], "count": n} for (t, p), n in pairs.most_common(most)]
 
 
-def match_samples(samples: Sequence[Sample], ids: Sequence[str], names: Sequence[str]) -> tuple[list[int], Counter]:
-    """Index row of each sample's true label: by id when both sides have ids (falling back to the label
-    text for an id the index lacks), else by exact label text.
-
-    Returns the rows (-1 = unmatched) and a Counter of unmatched ground-truth labels.
-    """
-    by_id = {label_id: i for i, label_id in enumerate(ids) if label_id}
-    by_name = {name: i for i, name in enumerate(names)}
-    rows, unmatched = [], Counter()
-    for s in samples:
-        row = by_id.get(s.id, -1) if (s.id and by_id) else -1
-        if row < 0:
-            row = by_name.get(s.label, -1)
-        rows.append(row)
-        if row < 0:
-            unmatched[s.id or s.label] += 1
-    return rows, unmatched
-
-
 def evaluate(clf, samples: Sequence[Sample], ks: Sequence[int] = HIT_KS, exclude_seen: bool = False,
              batch_size: int = 32, hypernyms: dict[str, list[str]] | None = None,
-             progress: Progress | None = None) -> dict:
-    """Run `clf` (a Classifier) over labelled samples and compute every metric."""
-    from ..data.labels import imagenet1k
+             progress: Progress | None = None, hedge: Sequence[float] = (), hedge_rule: str = "darts") -> dict:
+    """Run `clf` (a Classifier) over labelled samples and compute every metric; with photos of seen and
+    unseen classes also novelty AUROC and calibrated stacking (measure.gzsl); with `hedge` targets, the
+    hedged answers' measures (measure.hedged_eval)."""
+    from ..data.labels import imagenet1k, read_hypernyms
 
     index = clf.index
     rows, unmatched = match_samples(samples, index.ids, index.names)
@@ -119,6 +102,7 @@ def evaluate(clf, samples: Sequence[Sample], ks: Sequence[int] = HIT_KS, exclude
                          f"e.g. {shown}): evaluate against an index that has them (--index)")
     kmax = min(max(ks), len(index))
     seen_position = {wnid: i for i, wnid in enumerate(imagenet1k().ids)}
+    extras = _collectors(clf, samples, rows, exclude_seen, hedge, hedge_rule, hypernyms or read_hypernyms())
     ranked, logit_top, failed = [], [], []
     advance = counter(progress, "evaluating", len(samples))
     position = 0
@@ -133,6 +117,8 @@ def evaluate(clf, samples: Sequence[Sample], ks: Sequence[int] = HIT_KS, exclude
             for j, i in enumerate(ok):
                 ranked.append((position + i, padded[j]))
                 logit_top.append((position + i, top5[j]))
+            for extra in extras:
+                extra.add(position + np.asarray(ok), out)
         position += len(out.paths)
         if advance:
             advance(len(out.paths))
@@ -160,4 +146,23 @@ def evaluate(clf, samples: Sequence[Sample], ks: Sequence[int] = HIT_KS, exclude
         tops = np.stack([t for _, t in seen_truth])
         ref = hit_at_k(tops, cls, (1, 5))
         report["cnn_softmax"] = {"images": len(cls), "hit": {"@1": ref[1], "@5": ref[5]}}
+    if clf.seen_penalty:
+        report["seen_penalty"] = clf.seen_penalty
+    for extra in extras:
+        report.update(extra.report())
     return report
+
+
+def _collectors(clf, samples: Sequence[Sample], rows: list[int], exclude_seen: bool, hedge: Sequence[float],
+                rule: str, hypernyms: dict[str, list[str]]) -> list:
+    """The extra measures that apply: GZSL (seen and unseen photos) and hedged answers (`hedge` targets)."""
+    from .gzsl import GzslCollector
+
+    extras: list = []
+    if GzslCollector.applies(clf, samples):
+        extras.append(GzslCollector(clf, samples, rows, exclude_seen))
+    if hedge:
+        from .hedged_eval import HedgeCollector
+
+        extras.append(HedgeCollector(clf, samples, hedge, rule, hypernyms))
+    return extras

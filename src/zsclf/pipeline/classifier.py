@@ -26,7 +26,12 @@ from . import compat
 from .encoding import EncodedBatch, encode_decoded, encode_stream
 from .images import preprocess, to_rgb
 from .projection import DEFAULT_TOP_T, Calibrated, Projection, VisualProjection
-from .seen import apply_seen_gate, conse_for, seen_class_rows
+from .seen import apply_seen_gate, conse_for, seen_class_rows, seen_probability
+
+if TYPE_CHECKING:
+    from ..index.meta import SeenScore
+    from .hedging import HedgedAnswer, Hedger
+    from .taxonomy import Taxonomy
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -49,6 +54,7 @@ class Result:
     path: str
     predictions: list[Prediction] | None = None
     error: str | None = None
+    hedged: HedgedAnswer | None = None  # with --hedge: the most informative node that is probably right
 
 
 @dataclass(frozen=True)
@@ -63,12 +69,19 @@ class ClassifierConfig:
     top_t: int = DEFAULT_TOP_T
     seen_gate: float | None = None
     max_k: int = 5  # the largest top-k that will be asked for (decides whether FAISS may use the GPU)
+    hedge: float | None = None  # accuracy target P of hedged answers (pipeline.hedging)
+    hedge_rule: str = "darts"
+    seen_penalty: float | None = None  # calibrated stacking's gamma (default: the index's own fit's, else 0)
 
     def __post_init__(self) -> None:
         if self.top_t < 1:
             raise ZsclfError(f"--top-t must be at least 1, not {self.top_t}")
         if self.seen_gate is not None and not 0.0 <= self.seen_gate <= 1.0:  # NaN fails too
             raise ZsclfError(f"--seen-gate must be a probability between 0 and 1, not {self.seen_gate}")
+        if self.hedge is not None and not 0.0 < self.hedge <= 1.0:
+            raise ZsclfError(f"--hedge must be a probability in (0, 1], not {self.hedge}")
+        if self.seen_penalty is not None and not math.isfinite(self.seen_penalty):
+            raise ZsclfError(f"--seen-penalty must be a finite number, not {self.seen_penalty}")
 
 
 def projection_for_index(index: LabelIndex, where: str | Path, encoder: ImageEncoder, top_t: int = DEFAULT_TOP_T,
@@ -97,8 +110,10 @@ class Classifier:
 
     def __init__(self, index: LabelIndex, encoder: ImageEncoder, projection: Projection, threads: int | None = None,
                  search_device: str = "cpu", seen_gate: float | None = None,
-                 seen: tuple[Sequence[str], Sequence[str]] | None = None) -> None:
-        """`seen`: (ids, names) of the CNN's classes in logit order (default: ImageNet-1K)."""
+                 seen: tuple[Sequence[str], Sequence[str]] | None = None, seen_penalty: float = 0.0,
+                 seen_score: SeenScore | None = None, where: str | Path = "the index") -> None:
+        """`seen`: (ids, names) of the CNN's classes in logit order (default: ImageNet-1K). `seen_score`: the
+        fitted P(seen) the gate uses (None: the top softmax probability). `where`: the index, for messages."""
         if projection.dim != index.dim:
             raise ZsclfError(f"projection {projection.name} gives {projection.dim}-d vectors, "
                              f"the index holds {index.dim}-d labels")
@@ -108,8 +123,15 @@ class Classifier:
         self.threads = clamp_threads(threads)[0]  # one encoder batch per core at most
         self.search_device = search_device
         self.seen_gate = seen_gate
+        self.seen_penalty = seen_penalty
+        self.seen_score = seen_score
+        self.where = str(where)
+        self.hedge_target: tuple[float, str] | None = None  # (P, rule) of hedged answers in predict_paths
         self._seen = seen
         self._class_rows: np.ndarray | None = None
+        self._hedger: Hedger | None = None
+        self._taxonomy: Taxonomy | None = None
+        self._seen_vectors = None
 
     @classmethod
     def load(cls, index: str | Path | None = None, **options) -> Classifier:
@@ -131,7 +153,20 @@ class Classifier:
         encoder = ImageEncoder.load(config.image_model, SessionConfig(config.device, threads=1))
         projector = projection_for_index(label_index, index_dir, encoder, config.top_t, config.projection)
         search_device = "cuda" if use_faiss_gpu(config.device, config.max_k) and label_index.to_gpu() else "cpu"
-        return cls(label_index, encoder, projector, config.threads, search_device, config.seen_gate)
+        clf = cls(label_index, encoder, projector, config.threads, search_device, config.seen_gate, where=index_dir)
+        meta = label_index.meta
+        if config.seen_gate is not None or meta.hedging is not None:
+            from .hedging import describe_projection, fit_problem, seen_score_for
+
+            clf.seen_score = seen_score_for(meta, encoder.ref) if config.seen_gate is not None else None
+            if meta.hedging is not None and not fit_problem(meta.hedging, meta, encoder.ref,
+                                                            describe_projection(projector)):
+                clf.seen_penalty = meta.hedging.seen_penalty
+        if config.seen_penalty is not None:
+            clf.seen_penalty = config.seen_penalty
+        if config.hedge is not None:
+            clf.enable_hedging(config.hedge, config.hedge_rule)
+        return clf
 
     @property
     def devices(self) -> dict[str, str]:
@@ -154,33 +189,108 @@ class Classifier:
         rows = self.seen_class_rows()
         return np.unique(rows[rows >= 0])
 
+    def seen_key(self) -> str:
+        """Identifies the CNN's class list (for caches) without reading it."""
+        if self._seen is None:
+            from .taxonomy import file_fingerprint
+
+            return "imagenet1k-" + file_fingerprint(paths.labels_dir() / "imagenet1k.tsv")
+        import hashlib
+
+        return hashlib.sha256("\0".join([*self._seen[0], "", *self._seen[1]]).encode()).hexdigest()[:16]
+
+    def seen_ids(self) -> list[str]:
+        """The ids (WNIDs) of the CNN's classes in logit order."""
+        self.seen_class_rows()
+        assert self._seen is not None
+        return list(self._seen[0])
+
+    def taxonomy(self) -> Taxonomy:
+        """The index's hierarchy with node names, for hedging (cached on disk, see pipeline.taxonomy)."""
+        if self._taxonomy is None:
+            from .taxonomy import taxonomy_for
+
+            def classes() -> tuple[np.ndarray, list[str], list[str]]:
+                rows = self.seen_class_rows()
+                assert self._seen is not None
+                return rows, list(self._seen[0]), list(self._seen[1])
+
+            self._taxonomy = taxonomy_for(self.index, classes, self.seen_key(), self.encoder.num_classes)
+        return self._taxonomy
+
+    def hedger(self) -> Hedger:
+        """The hedging model and taxonomy of this index (loaded once; ZsclfError when the index has no fit)."""
+        if self._hedger is None:
+            from .hedging import Hedger, choose_fit, describe_projection
+
+            model = choose_fit(self.index.meta, self.where, self.encoder.ref, describe_projection(self.projection))
+            self._hedger = Hedger(model, self.taxonomy())
+        return self._hedger
+
+    def enable_hedging(self, p: float, rule: str = "darts") -> None:
+        """Give every result of `predict_paths` a hedged answer for accuracy target p (checked now)."""
+        self.hedger().check_target(p, rule)
+        self.hedge_target = (p, rule)
+
     def search(self, queries: np.ndarray, logits: np.ndarray | None, top_k: int = 5,
                exclude_seen: bool = False) -> tuple[SearchResult, np.ndarray]:
         """Top-k label rows and scores; with a seen gate, confident images get the CNN's own classes.
 
-        Novelty detection (Socher et al. 2013): an image whose top softmax probability reaches
-        `seen_gate` is taken to show a seen class, and its answers are the index's seen classes in
-        the CNN's order, scored by their probabilities; other images keep the projection's answers.
+        Novelty detection (Socher et al. 2013): an image that probably shows a seen class (its fitted
+        P(seen) from the energy of its logits reaches `seen_gate`; without a fit for this image model, its
+        top softmax probability) gets the index's seen classes in the CNN's order, scored by their
+        probabilities; other images keep the projection's answers. With a seen penalty (calibrated
+        stacking) the seen labels' scores are lowered by it before ranking.
         Returns the result and a mask of the gated images.
         """
-        result = self.index.search(queries, top_k, self.seen_rows() if exclude_seen else None)
+        result, _, gated = self._search(queries, logits, top_k, exclude_seen, 0)
+        return result, gated
+
+    def _search(self, queries: np.ndarray, logits: np.ndarray | None, top_k: int, exclude_seen: bool,
+                wide: int) -> tuple[SearchResult, SearchResult | None, np.ndarray]:
+        """(the ranked result, the plain top-`wide` search for hedging or None, the gated mask)."""
+        plain = not exclude_seen and self.seen_penalty == 0
+        wide_result = self.index.search(queries, max(wide, top_k) if plain else wide) if wide else None
+        if wide_result is not None and plain:  # one search serves both (FAISS returns the best first)
+            result = SearchResult(wide_result.scores[:, :top_k], wide_result.rows[:, :top_k])
+        elif exclude_seen:
+            result = self.index.search(queries, top_k, self.seen_rows())
+        elif self.seen_penalty:
+            from .stacking import SeenVectors, stacked_search
+
+            if self._seen_vectors is None:
+                self._seen_vectors = SeenVectors(self.index, self.seen_rows())
+            result = stacked_search(self.index, self._seen_vectors, queries, top_k, self.seen_penalty)
+        else:
+            result = self.index.search(queries, top_k)
         if self.seen_gate is None or exclude_seen or logits is None:
-            return result, np.zeros(len(queries), dtype=bool)
-        return apply_seen_gate(result, softmax(logits), self.seen_class_rows(), self.seen_gate)
+            return result, wide_result, np.zeros(len(queries), dtype=bool)
+        p_seen = seen_probability(self.seen_score, logits) if self.seen_score is not None else None
+        result, gated = apply_seen_gate(result, softmax(logits), self.seen_class_rows(), self.seen_gate, p_seen)
+        return result, wide_result, gated
 
     def rank(self, queries: np.ndarray, top_k: int = 5, exclude_seen: bool = False,
              min_score: float | None = None, logits: np.ndarray | None = None) -> list[list[Prediction]]:
         """Top-k predictions for each query vector (scores below `min_score` dropped, except gated answers,
         whose probabilities are not on that scale)."""
+        return self._rank(queries, top_k, exclude_seen, min_score, logits, None)[0]
+
+    def _rank(self, queries: np.ndarray, top_k: int, exclude_seen: bool, min_score: float | None,
+              logits: np.ndarray | None, hedge: tuple[float, str] | None
+              ) -> tuple[list[list[Prediction]], list[HedgedAnswer] | None]:
+        """`rank`, plus hedged answers for (P, rule) when `hedge` is given."""
         if min_score is not None and not math.isfinite(min_score):
             raise ZsclfError(f"--min-score must be a finite number, not {min_score}")
-        result, gated = self.search(queries, logits, top_k, exclude_seen)
+        hedger = self.hedger() if hedge is not None and logits is not None else None
+        result, wide, gated = self._search(queries, logits, top_k, exclude_seen, hedger.top_k if hedger else 0)
         out = []
         for scores, rows, by_cnn in zip(result.scores, result.rows, gated, strict=True):
             floor = None if by_cnn else min_score
             out.append([Prediction(self.index.names[r], self.index.ids[r], round(float(s), 6))
                         for s, r in zip(scores, rows, strict=True) if r >= 0 and (floor is None or s >= floor)])
-        return out
+        if hedger is None or hedge is None or wide is None or logits is None:
+            return out, None
+        return out, hedger.hedge(logits, wide.scores, wide.rows, *hedge)
 
     def predict_images(self, images: list, top_k: int = 5, exclude_seen: bool = False,
                        min_score: float | None = None) -> list[list[Prediction]]:
@@ -195,16 +305,19 @@ class Classifier:
 
     def predict_paths(self, inputs: Iterable[str], top_k: int = 5, batch_size: int = 32,
                       exclude_seen: bool = False, min_score: float | None = None) -> Iterator[Result]:
-        """Stream results for image paths, in input order; unreadable inputs give error results."""
+        """Stream results for image paths, in input order; unreadable inputs give error results (with
+        `enable_hedging`, each result also carries a hedged answer)."""
         for out in self.stream(inputs, batch_size):
             yield from self.results(out, top_k, exclude_seen, min_score)
 
     def results(self, out: EncodedBatch, top_k: int = 5, exclude_seen: bool = False,
                 min_score: float | None = None) -> list[Result]:
-        """The results of one encoded batch, in its order."""
-        ranked = iter(self.rank(out.queries, top_k, exclude_seen, min_score, out.logits)
-                      if out.queries is not None else [])
-        return [Result(path, error=str(error)) if error is not None else Result(path, next(ranked))
+        """The results of one encoded batch, in its order (with hedged answers when hedging is on)."""
+        preds, hedged = (self._rank(out.queries, top_k, exclude_seen, min_score, out.logits, self.hedge_target)
+                         if out.queries is not None else ([], None))
+        ranked, answers = iter(preds), iter(hedged or [])
+        return [Result(path, error=str(error)) if error is not None
+                else Result(path, next(ranked), hedged=next(answers, None))
                 for path, error in zip(out.paths, out.errors, strict=True)]
 
     def score_paths(self, paths: Iterable[str], top_k: int = 5, batch_size: int = 32, exclude_seen: bool = False,

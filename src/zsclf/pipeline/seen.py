@@ -1,5 +1,6 @@
 """The CNN's own (seen) classes in a label space: their embeddings for ConSE (cached), where they sit
-in an index, and the novelty gate that answers confident images with them (Socher et al. 2013)."""
+in an index, the novelty score (energy) and the gate that answers confident images with them
+(Socher et al. 2013)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from ..core.fsio import atomic_file, open_regular
 from ..core.vectors import normalize
 from ..data.labels import imagenet1k
 from ..index.label_index import SearchResult
-from ..index.meta import TextSpace
+from ..index.meta import SeenScore, TextSpace
 from .projection import DEFAULT_TOP_T, ConSE
 
 
@@ -79,16 +80,32 @@ def seen_class_rows(index_ids: Sequence[str], index_names: Sequence[str], seen_i
                     dtype=np.int64)
 
 
-def apply_seen_gate(result: SearchResult, probs: np.ndarray, class_rows: np.ndarray,
-                    gate: float) -> tuple[SearchResult, np.ndarray]:
-    """Replace the answers of images whose top class reaches probability `gate` *and is in the index* by
-    the CNN's classes: the seen classes the index holds, in the CNN's order (scored by their
-    probabilities); if the index holds fewer than k of them, the free places keep the earlier answers.
+def energy(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
+    """[B] T * logsumexp(logits / T): high for photos of the CNN's classes, low for novel ones (Liu et al.
+    2020). The density view of a softmax classifier: with class-conditional Gaussians of shared covariance,
+    log p(x) = logsumexp(logits) - x'S^-1 x / 2 + const; the quadratic part points the wrong way on our photos."""
+    z = np.asarray(logits, dtype=np.float64) / temperature
+    top = z.max(axis=1)
+    return temperature * (top + np.log(np.exp(z - top[:, None]).sum(axis=1)))
+
+
+def seen_probability(score: SeenScore, logits: np.ndarray) -> np.ndarray:
+    """[B] P(the photo shows one of the CNN's classes) = sigmoid(a * energy + b), fitted on labelled photos."""
+    z = score.a * energy(logits, score.temperature) + score.b
+    return 1.0 / (1.0 + np.exp(-np.clip(z, -50.0, 50.0)))
+
+
+def apply_seen_gate(result: SearchResult, probs: np.ndarray, class_rows: np.ndarray, gate: float,
+                    p_seen: np.ndarray | None = None) -> tuple[SearchResult, np.ndarray]:
+    """Replace the answers of images that probably show a seen class (`p_seen` >= `gate`; without `p_seen`,
+    the old rule: top softmax probability >= `gate`) *and whose top class is in the index* by the CNN's
+    classes: the seen classes the index holds, in the CNN's order (scored by their probabilities); if the
+    index holds fewer than k of them, the free places keep the earlier answers.
     Returns the result and a mask of the gated images."""
     rows, scores = result.rows.copy(), result.scores.copy()
     present = class_rows >= 0
     top = probs.argmax(axis=1)
-    gated = (probs.max(axis=1) >= gate) & present[top]
+    gated = ((probs.max(axis=1) if p_seen is None else p_seen) >= gate) & present[top]
     for i in np.flatnonzero(gated):
         order = np.argsort(-probs[i])
         order = order[present[order]][: rows.shape[1]]

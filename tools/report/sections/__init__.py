@@ -9,6 +9,7 @@ from .charts import section_charts
 from .fewshot import section_fewshot
 from .flowers import section_flowers
 from .header import section_header
+from .hedging import section_hedging
 from .imagenet import section_imagenet
 from .speed import section_speed
 
@@ -21,6 +22,7 @@ SECTIONS: list[Section] = [
     section_speed,
     section_charts,
     section_fewshot,
+    section_hedging,
 ]
 
 

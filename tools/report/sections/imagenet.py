@@ -99,7 +99,8 @@ def section_imagenet(ctx: Context) -> str:
         "How many of the CNN's top seen classes are mixed into the query (`--top-t`).",
         sweep_table(ctx, soft_hit),
         "### Novelty gate (`--seen-gate P`, Socher et al. 2013)",
-        "An image whose top softmax probability reaches P is taken to show a seen class and gets the CNN's "
-        "own classes, in its order; the others keep ConSE's answers.",
+        "An image whose fitted probability of showing one of the CNN's classes, P(seen) = sigmoid(a · energy + b) "
+        "(energy: logsumexp of its logits; a, b from the shipped hedging fit, partly on half of these photos), "
+        "reaches P gets the CNN's own classes, in its order; the others keep ConSE's answers.",
         gate_section(ctx, r1k, r21k, soft_hit),
     ])

@@ -10,6 +10,7 @@ import shutil
 import site
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -83,6 +84,8 @@ def test_a_wheel_installs_and_runs_setup_and_predict_without_the_checkout(tmp_pa
     subprocess.run([sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", str(tmp_path / "dist"),
                     str(source)], check=True, capture_output=True, timeout=300)
     (wheel,) = (tmp_path / "dist").glob("zsclf-*.whl")
+    shipped = {name.rsplit("/", 1)[-1] for name in zipfile.ZipFile(wheel).namelist() if "/resources/labels/" in name}
+    assert {"imagenet21k.tsv", "hedging-imagenet21k.json", "photo_prior.tsv", "wordnet_names.tsv"} <= shipped
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
     (purelib,) = venv.glob("lib/python*/site-packages")
@@ -107,5 +110,9 @@ def test_a_wheel_installs_and_runs_setup_and_predict_without_the_checkout(tmp_pa
     after = zsclf("predict", image, "--format", "jsonl")
     assert after.returncode == 0, after.stderr
     assert json.loads(after.stdout)["predictions"][0]["label"] == "tiger cat"
+    (tmp_path / "captions.txt").write_text("a cat sleeping on a couch\na rocket lifting off\n")
+    assert zsclf("build-index", "captions.txt", "--sentences", "-q").returncode == 0  # the photo prior is installed
+    ranked = zsclf("predict", image, "--index", "captions.index", "--format", "jsonl")
+    assert json.loads(ranked.stdout)["predictions"][0]["label"] == "a cat sleeping on a couch", ranked.stderr
     assert (tmp_path / "home" / "models" / "manifest.json").is_file()
     assert not list((tmp_path / "user").rglob("zsclf"))  # everything went to ZSCLF_HOME

@@ -13,7 +13,7 @@ from pathlib import Path
 from ..core import paths as locations
 from ..core.progress import Progress, counter
 from ..errors import ZsclfError
-from ..pipeline.classifier import Classifier, ClassifierConfig
+from ..pipeline.classifier import Classifier, ClassifierConfig, query_top_t
 from ..pipeline.result_table import arrow_text
 from ..version import __version__
 from .sink import PartSink, RunSettings
@@ -95,7 +95,8 @@ class BatchOutcome:
 def run_settings(clf: Classifier, request: BatchRequest) -> RunSettings:
     config = request.classifier
     return RunSettings(index=str(config.index), labels=len(clf.index), image_model=clf.encoder.name,
-                       image_model_sha256=clf.encoder.spec.sha256, top_k=request.top_k, top_t=config.top_t,
+                       image_model_sha256=clf.encoder.spec.sha256, top_k=request.top_k,
+                       top_t=query_top_t(clf.index.meta, config.top_t),
                        exclude_seen=request.exclude_seen,
                        projection=str(config.projection) if config.projection else None,
                        min_score=request.min_score, seen_gate=config.seen_gate, zsclf=__version__)

@@ -22,7 +22,7 @@ def batch(
     threads: Annotated[int | None, typer.Option("--threads", min=1, help="Compute threads (local: default all cores; ray: per worker, default 1; with a decode stage: decoder threads per CPU task, default 1).")] = None,
     device: opt.DeviceOpt = opt.Device.auto,
     exclude_seen: opt.ExcludeSeen = False,
-    top_t: opt.TopT = 10,
+    top_t: opt.TopT = None,
     min_score: opt.MinScore = None,
     model: opt.Model = None,
     projection: opt.Projection = None,

@@ -21,20 +21,23 @@ def build_index(
     seed: Annotated[int, typer.Option("--seed", help="Which photos --shots picks (a seeded shuffle of the sorted paths).")] = 0,
     space: Annotated[opt.Space, typer.Option("--space", help="text: label-embedding space; visual: the CNN's feature space (DEM); auto: visual with --examples, else text (chosen by measurement).")] = opt.Space.auto,
     projection: Annotated[Path | None, typer.Option("--projection", help="DeViSE projection (from `zsclf train`) for photo-taught labels in the text space.")] = None,
+    sentences: Annotated[bool, typer.Option("--sentences", help="The labels are sentences (captions) to rank for photos: embedded as written, photos mixed from the CNN's top 50 classes, each sentence's hubness corrected against typical photos (docs/retrieval.md).")] = False,
     threads: opt.Threads = None,
     quiet: opt.Quiet = False,
 ) -> None:
     """Embed labels (names and/or example photos) and write a searchable index folder."""
     from ..learn.builder import BuildRequest, make_index
 
-    request = BuildRequest(labels, examples, output, template, kind.value, space.value, shots, seed, projection, threads)
+    request = BuildRequest(labels, examples, output, template, kind.value, space.value, shots, seed, projection, threads,
+                           sentences)
     with ProgressBars(quiet, "items") as progress:
         outcome = make_index(request, progress)
     for line in outcome.notes:
         note(line)
     meta = outcome.index.meta
     recall = f", HNSW recall@10 vs exact: {meta.hnsw_recall_at_10:.3f}" if meta.hnsw_recall_at_10 is not None else ""
-    taught = f", {meta.photos.labels} taught by {meta.photos.photos} photos" if meta.photos else ""
+    taught = (f", {meta.photos.labels} taught by {meta.photos.photos} photos" if meta.photos else
+              ", sentences" if meta.queries else "")
     if not quiet:
         note(f"wrote {outcome.output} ({meta.count} labels{taught}, {meta.space} space, {meta.kind}{recall})")
     elif recall:

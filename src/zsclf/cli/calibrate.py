@@ -16,7 +16,7 @@ def calibrate(
     index: opt.Index = None,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write the fit to this JSON file instead of storing it in the index.")] = None,
     only: Annotated[str | None, typer.Option("--only", help="Keep samples whose path starts with this (e.g. train/).")] = None,
-    top_t: opt.TopT = 10,
+    top_t: opt.TopT = None,
     batch_size: opt.BatchSize = 32,
     threads: opt.Threads = None,
     device: opt.DeviceOpt = opt.Device.auto,

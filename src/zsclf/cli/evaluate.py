@@ -16,7 +16,7 @@ def evaluate(
     index: opt.Index = None,
     only: Annotated[str | None, typer.Option("--only", help="Keep samples whose path starts with this (e.g. test/).")] = None,
     exclude_seen: opt.ExcludeSeen = False,
-    top_t: opt.TopT = 10,
+    top_t: opt.TopT = None,
     batch_size: opt.BatchSize = 32,
     threads: opt.Threads = None,
     device: opt.DeviceOpt = opt.Device.auto,

@@ -46,7 +46,7 @@ class Space(str, Enum):
 Index = Annotated[Path | None, typer.Option("--index", help="Index folder (default: the ImageNet-21K index).")]
 TopK = Annotated[int, typer.Option("--top-k", "-k", min=1, help="Labels per image.")]
 MinScore = Annotated[float | None, typer.Option("--min-score", help="Drop labels scoring below this cosine similarity.")]
-TopT = Annotated[int, typer.Option("--top-t", min=1, help="ConSE: how many seen classes are mixed.")]
+TopT = Annotated[int | None, typer.Option("--top-t", min=1, help="ConSE: how many seen classes are mixed (default: 10; 50 for a sentence index).")]
 BatchSize = Annotated[int, typer.Option("--batch-size", min=1, help="Images per encoder batch.")]
 Threads = Annotated[int | None, typer.Option("--threads", min=1, help="Compute threads (default: all cores).")]
 DeviceOpt = Annotated[Device, typer.Option("--device", help="Where to run.")]

@@ -19,7 +19,7 @@ def predict(
     threads: opt.Threads = None,
     device: opt.DeviceOpt = opt.Device.auto,
     exclude_seen: opt.ExcludeSeen = False,
-    top_t: opt.TopT = 10,
+    top_t: opt.TopT = None,
     min_score: opt.MinScore = None,
     model: opt.Model = None,
     projection: opt.Projection = None,

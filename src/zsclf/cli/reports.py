@@ -201,10 +201,14 @@ def print_retrieval(report: dict) -> None:
         for name in ("direction", "R@1", "R@5", "R@10", "median rank", "queries"):
             table.add_column(name, justify="left" if name == "direction" else "right")
         for key, label in (("image_to_text", "photo → sentence"), ("text_to_image", "sentence → photo")):
-            for r, how in ((report[key], ""), (report.get("baseline", {}).get(key), " (baseline)")):
+            for r, how in ((report[key], ""), (report.get("baseline", {}).get(key), " (baseline)"),
+                           (report.get("sentence_index", {}).get(key), " (sentence index)")):
                 if r:
                     table.add_row(label + how, *(f"{r[f'R@{k}']:.3f}" for k in (1, 5, 10)), f"{r['median_rank']:g}",
                                   str(r["queries"]))
         console.print(table)
         if "baseline" in report:
             console.print(f"baseline: photos by {report['baseline']['projection']}, no hubness correction")
+        if "sentence_index" in report:
+            console.print("sentence index: as `build-index --sentences` + `predict --index` rank them, "
+                          "hubness against the photo prior")

@@ -56,6 +56,17 @@ class TextToVisual:
 
 
 @dataclass(frozen=True)
+class QueryConSE:
+    """How photos become queries for a text-space index when the user does not say: ConSE over the CNN's
+    top `top_t` classes at softmax `temperature`, its seen classes embedded with `template`. Recorded by
+    sentence indexes (`build-index --sentences`); label indexes use top-10 at 1 and their own template."""
+
+    top_t: int
+    temperature: float
+    template: str
+
+
+@dataclass(frozen=True)
 class FileCheck:
     """Size and CRC-32 (8 hex digits) of one index file, checked before the file is used."""
 
@@ -144,10 +155,17 @@ class IndexMeta:
     hnsw_recall_at_10: float | None = None
     files: dict[str, FileCheck] | None = None  # index.faiss and labels.tsv (format 2; written by save_index)
     hedging: HedgingModel | None = None  # added by `zsclf calibrate` as a new version of the index
+    queries: QueryConSE | None = None  # sentence indexes: the ConSE their photos want (else top-10 at 1)
 
     @property
     def text_space(self) -> TextSpace:
+        """The space the labels were embedded in."""
         return TextSpace(self.text_encoder, self.template)
+
+    @property
+    def query_space(self) -> TextSpace:
+        """The space ConSE embeds the CNN's classes in for queries (the labels' own, unless `queries` says)."""
+        return TextSpace(self.text_encoder, self.queries.template) if self.queries else self.text_space
 
     def with_(self, **changes) -> IndexMeta:
         """A copy with some fields changed."""

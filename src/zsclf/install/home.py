@@ -168,6 +168,6 @@ def _warm_seen_cache(index_dir: Path) -> str:
     meta = read_meta(index_dir)
     if meta.space != "text":
         return "no seen-class embeddings needed (visual-space index)"
-    seen_class_embeddings(meta.text_space)
+    seen_class_embeddings(meta.query_space)
     return f"ConSE's seen-class embeddings cached in {paths.cache_dir()}"
 

@@ -52,6 +52,7 @@ from ..version import __version__
 from .calibration import calibrate, hnsw_recall
 from .examples import ExampleSet, read_examples
 from .features import encode_images
+from .sentence_index import SENTENCE_QUERIES, SENTENCE_TEMPLATE, sentence_vectors
 from .train import text_to_visual_map
 
 
@@ -69,6 +70,7 @@ class BuildRequest:
     seed: int = 0
     projection: Path | None = None  # DeViSE file placing example photos in the text space
     threads: int | None = None
+    sentences: bool = False  # labels are sentences to rank for photos (learn.sentence_index)
 
     def resolved_space(self) -> str:
         """The space to build in, after checking the options that depend on it."""
@@ -80,6 +82,8 @@ class BuildRequest:
             raise ZsclfError(f"unknown index kind {self.kind!r}: choose one of {', '.join(KINDS)}")
         check_template(self.template)
         space = ("visual" if self.examples else "text") if self.space == "auto" else self.space
+        if self.sentences and (self.examples or space != "text"):
+            raise ZsclfError("--sentences ranks sentences by their text: it takes no --examples and no --space visual")
         if self.projection and not (self.examples and space == "text"):
             raise ZsclfError("--projection places example photos in the text space: "
                              "it needs --examples and --space text")
@@ -127,26 +131,29 @@ def make_index(request: BuildRequest, progress: Progress | None = None) -> Build
         devise = load_projection(request.projection)
     source = (request.labels or request.examples).name  # type: ignore[union-attr]
     index = build_index(labels, text, request.template, request.kind, space, examples, encoder, devise,
-                        progress, source)
+                        progress, source, request.sentences)
     save_index(index, output)
     return BuildOutcome(index, output, space, notes)
 
 def build_index(labels: LabelSet | None, text: TextEncoder, template: str = DEFAULT_TEMPLATE, kind: str = "flat",
                 space: str = "text", examples: ExampleSet | None = None, encoder: ImageEncoder | None = None,
                 projection: LinearProjection | None = None, progress: Progress | None = None,
-                source: str = "") -> LabelIndex:
+                source: str = "", sentences: bool = False) -> LabelIndex:
     """Embed text labels and/or photo-taught labels into one index in the text or visual space.
 
     The template really embedded is decided here (`gloss` without descriptions is `name`) and
-    recorded, so that ConSE embeds its seen classes the same way.
+    recorded, so that ConSE embeds its seen classes the same way. `sentences`: the labels are sentences
+    to rank for photos, embedded as written (learn.sentence_index).
     """
     if space not in SPACES:
         raise ZsclfError(f"unknown space {space!r}: choose text or visual")
     labels, replaced = _split_labels(labels, examples)
     if not labels and examples is None:
         raise ZsclfError("nothing to index: give a label file and/or --examples")
+    if sentences and (examples is not None or space != "text"):
+        raise ZsclfError("a sentence index is built from text alone, in the text space")
     if labels:
-        template = effective_template(labels, template)
+        template = SENTENCE_TEMPLATE if sentences else effective_template(labels, template)
     names = (labels.names if labels else []) + (examples.names if examples else [])
     if len(set(names)) != len(names):
         dup = Counter(names).most_common(1)[0][0]
@@ -173,6 +180,8 @@ def build_index(labels: LabelSet | None, text: TextEncoder, template: str = DEFA
     calibration = None
     if reference is not None and len(parts) > 1:  # text-taught and photo-taught labels side by side
         vectors, calibration = calibrate(vectors, reference)
+    if sentences:
+        vectors, calibration = sentence_vectors(vectors, text)
     meta = IndexMeta(
         format=FORMAT_VERSION, kind=kind, metric="inner_product", dim=vectors.shape[1], count=len(names),
         space=space, template=template, text_encoder=text.ref, created=now(), source=source,
@@ -180,13 +189,14 @@ def build_index(labels: LabelSet | None, text: TextEncoder, template: str = DEFA
         image_encoder=encoder.ref if encoder is not None and (examples or space == "visual") else None,
         projection=ProjectionRef("devise", projection.sha256) if projection is not None else None,
         visual_transform=transform or ("centre" if space == "visual" else None),
-        text_to_visual=text_to_visual, photos=photos, calibration=calibration)
+        text_to_visual=text_to_visual, photos=photos, calibration=calibration,
+        queries=SENTENCE_QUERIES if sentences else None)
     index = LabelIndex.build(vectors, names, ids, meta, normalise=calibration is None, parents=parents)
     if kind == "hnsw":
         exact = LabelIndex.build(vectors, names, ids, meta.with_(kind="flat"), normalise=calibration is None)
         index.meta = meta.with_(hnsw_recall_at_10=round(hnsw_recall(index, exact), 4))
     if space == "text":
-        seen_class_embeddings(text_space, text.embed)  # ready for ConSE at predict time
+        seen_class_embeddings(meta.query_space, text.embed)  # ready for ConSE at predict time
     return index
 
 def _text_vectors(labels: LabelSet, text: TextEncoder, text_space: TextSpace, space: str,

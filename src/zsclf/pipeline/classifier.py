@@ -20,6 +20,7 @@ from ..core.device import SessionConfig, clamp_threads, use_faiss_gpu
 from ..core.vectors import softmax
 from ..errors import ImageError, ZsclfError
 from ..index.label_index import LabelIndex, SearchResult, configure_faiss
+from ..index.meta import IndexMeta
 from ..index.store import load_index
 from ..models.image_encoder import ImageEncoder
 from . import compat
@@ -66,7 +67,7 @@ class ClassifierConfig:
     threads: int | None = None
     image_model: str | None = None  # from models/manifest.json (default: EfficientNet-Lite0)
     projection: Path | None = None  # a DeViSE file from `zsclf train` (default: ConSE)
-    top_t: int = DEFAULT_TOP_T
+    top_t: int | None = None  # ConSE's top-t (default: the index's own, else 10)
     seen_gate: float | None = None
     max_k: int = 5  # the largest top-k that will be asked for (decides whether FAISS may use the GPU)
     hedge: float | None = None  # accuracy target P of hedged answers (pipeline.hedging)
@@ -74,7 +75,7 @@ class ClassifierConfig:
     seen_penalty: float | None = None  # calibrated stacking's gamma (default: the index's own fit's, else 0)
 
     def __post_init__(self) -> None:
-        if self.top_t < 1:
+        if self.top_t is not None and self.top_t < 1:
             raise ZsclfError(f"--top-t must be at least 1, not {self.top_t}")
         if self.seen_gate is not None and not 0.0 <= self.seen_gate <= 1.0:  # NaN fails too
             raise ZsclfError(f"--seen-gate must be a probability between 0 and 1, not {self.seen_gate}")
@@ -84,7 +85,12 @@ class ClassifierConfig:
             raise ZsclfError(f"--seen-penalty must be a finite number, not {self.seen_penalty}")
 
 
-def projection_for_index(index: LabelIndex, where: str | Path, encoder: ImageEncoder, top_t: int = DEFAULT_TOP_T,
+def query_top_t(meta: IndexMeta, top_t: int | None = None) -> int:
+    """ConSE's top-t for queries of this index: `top_t` if given, else the index's own, else 10."""
+    return top_t if top_t is not None else meta.queries.top_t if meta.queries else DEFAULT_TOP_T
+
+
+def projection_for_index(index: LabelIndex, where: str | Path, encoder: ImageEncoder, top_t: int | None = None,
                          projection_file: str | Path | None = None) -> Projection:
     """The query projection an index was built for, checked against the encoder and the index."""
     meta = index.meta
@@ -98,10 +104,10 @@ def projection_for_index(index: LabelIndex, where: str | Path, encoder: ImageEnc
 
         devise = load_projection(projection_file)
         compat.check_same_projection(meta, devise, where, projection_file)
-        compat.check_projection(devise, encoder.ref, meta.text_space, projection_file)
+        compat.check_projection(devise, encoder.ref, meta.query_space, projection_file)
         base = devise
     else:
-        base = conse_for(meta.text_space, top_t)
+        base = conse_for(meta.query_space, query_top_t(meta, top_t), meta.queries.temperature if meta.queries else 1.0)
     return Calibrated(base) if meta.calibration else base
 
 

@@ -12,7 +12,7 @@ from conftest import IMAGES
 from zsclf.data.image_files import expand_inputs
 from zsclf.errors import ImageError
 from zsclf.models.registry import Preprocess
-from zsclf.pipeline.images import load_and_preprocess, load_image, preprocess, to_rgb
+from zsclf.pipeline.images import REDUCING_GAP, load_and_preprocess, load_image, preprocess, shrink, to_rgb
 
 SPEC = Preprocess()
 
@@ -53,6 +53,37 @@ def test_exif_orientation_is_applied(tmp_path):
     exif[0x0112] = 6  # rotate 90 degrees clockwise on display
     path = save(tmp_path, "rot.jpg", img, exif=exif)
     assert load_image(path, min_side=60).size == (20, 60)
+
+
+def test_large_images_are_box_reduced_before_any_full_size_conversion(tmp_path):
+    """An RGBA PNG far larger than the crop needs: reduced by an integer factor (short side kept >=
+    REDUCING_GAP x min_side), then composited on white; EXIF orientation still applied."""
+    arr = np.zeros((400, 1200, 4), np.uint8)
+    arr[:, :600] = (255, 0, 0, 255)  # left half opaque red, right half transparent
+    img = Image.fromarray(arr, "RGBA")
+    exif = Image.Exif()
+    exif[0x0112] = 6  # shown rotated 90 degrees clockwise: the left half becomes the top half
+    path = save(tmp_path, "big.png", img, exif=exif)
+    out = load_image(path, min_side=10)
+    factor = 400 // (REDUCING_GAP * 10)
+    assert out.mode == "RGB" and out.size == (-(-400 // factor), 1200 // factor)
+    assert out.getpixel((out.width // 2, 5)) == (255, 0, 0)
+    assert out.getpixel((out.width // 2, out.height - 5)) == (255, 255, 255)
+    assert load_image(path, min_side=400).size == (400, 1200)  # not larger than needed: not reduced
+
+
+@pytest.mark.parametrize("mode", ["1", "L", "LA", "P", "RGB", "RGBA", "CMYK", "I;16", "I", "F"])
+def test_shrink_handles_every_mode_and_never_averages_palette_indexes(mode):
+    stripes = np.zeros((300, 300, 3), np.uint8)
+    stripes[:, 0::2] = (255, 0, 0)
+    stripes[:, 1::2] = (0, 0, 255)
+    img = Image.fromarray(stripes, "RGB")
+    img = img.quantize(colors=2) if mode == "P" else img.convert(mode)
+    small = to_rgb(shrink(img, min_side=10))
+    assert small.size in ((60, 60), (300, 300))  # factor 5, or (I;16) left for to_rgb at full size
+    if mode in ("P", "RGB", "RGBA", "CMYK"):
+        r, g, b = small.getpixel((30, 30))
+        assert abs(r - 128) < 30 and abs(b - 128) < 30 and g < 30  # the average of red and blue: purple
 
 
 def test_animated_gif_uses_first_frame(tmp_path):

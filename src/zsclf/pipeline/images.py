@@ -2,7 +2,9 @@
 
 Decoding is defensive: every Pillow mode becomes RGB, EXIF orientation is applied, animated
 files give their first frame, JPEGs decode at reduced size when that is all the crop needs
-(draft mode), and oversized images are refused before they are decoded.
+(draft mode), any image far larger than the crop needs is box-reduced right after decoding (before
+mode conversions, which would copy it at full size), and oversized images are refused before they
+are decoded.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from collections.abc import Iterable, Iterator
 from concurrent.futures import Executor, Future
 
 import numpy as np
-from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
+from PIL import ExifTags, Image, ImageFile, UnidentifiedImageError
 
 from ..core import uri
 from ..core.fsio import open_regular, os_reason
@@ -28,11 +30,20 @@ MAX_PIXELS = 100_000_000  # decompression-bomb guard: refuse anything larger bef
 Image.MAX_IMAGE_PIXELS = MAX_PIXELS  # Pillow's own guard: an error above 2x, before the header is trusted
 warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)  # our size check reports it
 ImageFile.LOAD_TRUNCATED_IMAGES = False
+# Box-reduce by an integer factor while the short side stays >= REDUCING_GAP x what the crop needs, so the
+# bicubic resize that follows still downscales >= 6x (Pillow's `reducing_gap` idea). Measured on 40 photos
+# upscaled 5x to PNG: the encoder's input moves by 0.016 grey levels on average (max 16 at an edge),
+# features by cosine >= 0.9995, top-1 unchanged (gap 3: 1.5 levels, cosine >= 0.995). A 48 MP RGBA PNG
+# then peaks at 0.39 GB RSS instead of 1.3 GB (predict, one image).
+REDUCING_GAP = 6
+_TRANSPOSE = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180, 4: Image.Transpose.FLIP_TOP_BOTTOM,
+              5: Image.Transpose.TRANSPOSE, 6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE,
+              8: Image.Transpose.ROTATE_90}  # EXIF orientation -> the transpose that makes it upright
 
 
 def _flatten_alpha(img: Image.Image) -> Image.Image:
     """Composite an image with transparency onto white, giving RGB."""
-    rgba = img.convert("RGBA")
+    rgba = img if img.mode == "RGBA" else img.convert("RGBA")
     background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
     return Image.alpha_composite(background, rgba).convert("RGB")
 
@@ -88,7 +99,40 @@ def _decode(fh, name: str, min_side: int) -> Image.Image:
         if img.format == "JPEG":
             img.draft("RGB", (min_side, min_side))
         img.load()
-        return to_rgb(ImageOps.exif_transpose(img))
+        orientation = img.getexif().get(ExifTags.Base.Orientation, 1)
+        upright = shrink(img, min_side)
+        if orientation in _TRANSPOSE:
+            upright = upright.transpose(_TRANSPOSE[orientation])
+        return to_rgb(upright)
+
+
+def shrink(img: Image.Image, min_side: int) -> Image.Image:
+    """`img` box-reduced by the largest integer factor that keeps its short side >= REDUCING_GAP x `min_side`
+    (itself when that factor is 1). Palette and 1-bit images are converted first (averaging palette
+    indexes means nothing); modes Pillow cannot reduce are returned as they are."""
+    factor = min(img.size) // (REDUCING_GAP * min_side)
+    if factor < 2:
+        return img
+    if img.mode in ("P", "PA", "1"):
+        img = img.convert("RGBA" if img.mode == "PA" or "transparency" in img.info else
+                          "L" if img.mode == "1" else "RGB")
+    try:
+        img.crop((0, 0, factor, factor)).reduce(factor)  # can this mode be reduced? (e.g. I;16 cannot)
+    except ValueError:  # converted at full size by to_rgb
+        return img
+    return _reduce_in_strips(img, factor)
+
+
+def _reduce_in_strips(img: Image.Image, factor: int, rows: int = 64) -> Image.Image:
+    """`img.reduce(factor)`, `rows` output rows at a time: Pillow reduces RGBA and LA through a premultiplied
+    copy of the whole image (even with a box), which this bounds to one cropped strip. The result is
+    identical (strips start at multiples of `factor`, so every box averages the same pixels)."""
+    width, height = img.size
+    out = Image.new(img.mode, (-(-width // factor), -(-height // factor)))
+    for top in range(0, height, rows * factor):
+        bottom = min(height, top + rows * factor)
+        out.paste(img.crop((0, top, width, bottom)).reduce(factor), (0, top // factor))
+    return out
 
 
 def preprocess(img: Image.Image, spec: Preprocess) -> np.ndarray:

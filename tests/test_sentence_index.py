@@ -57,6 +57,8 @@ def test_a_sentence_index_ranks_sentences_for_photos_and_pushes_down_hubs(models
     assert (meta.queries.top_t, meta.queries.temperature, meta.queries.template, meta.template) == \
         (50, 2.0, "gloss", "name")
     assert meta.calibration and meta.calibration.reference_queries == 1000 and meta.dim == 385
+    assert "sentences (queries: ConSE top-50, temperature 2;" in run_cli("info", "--index", str(sentences),
+                                                                          expect=0).stdout
     photos = [str(IMAGES / name) for name in SENTENCES]
     out = run_cli("predict", *photos, "--index", str(sentences), "-k", "3", "--format", "jsonl", expect=0).stdout
     results = [json.loads(line) for line in out.splitlines()]

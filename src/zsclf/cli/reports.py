@@ -54,6 +54,9 @@ def print_info(data: dict) -> None:
                           f"{meta['space']} space, template {meta.get('template')!r}, text encoder "
                           f"{meta['text_encoder']['name']}, built {meta.get('created')}, version {idx.get('version')}"
                           + (", files ok" if idx.get("files_ok") else "")
+                          + (f", sentences (queries: ConSE top-{meta['queries']['top_t']}, temperature "
+                             f"{meta['queries']['temperature']:g}; {meta['calibration']['method']})"
+                             if meta.get("queries") and meta.get("calibration") else "")
                           + (f" [dim]sha256 {idx['index_sha256'][:16]}[/dim]" if "index_sha256" in idx else ""))
 
 

@@ -22,6 +22,7 @@ def build_index(
     space: Annotated[opt.Space, typer.Option("--space", help="text: label-embedding space; visual: the CNN's feature space (DEM); auto: visual with --examples, else text (chosen by measurement).")] = opt.Space.auto,
     projection: Annotated[Path | None, typer.Option("--projection", help="DeViSE projection (from `zsclf train`) for photo-taught labels in the text space.")] = None,
     sentences: Annotated[bool, typer.Option("--sentences", help="The labels are sentences (captions) to rank for photos: embedded as written, photos mixed from the CNN's top 50 classes, each sentence's hubness corrected against typical photos (docs/retrieval.md).")] = False,
+    reference_photos: Annotated[Path | None, typer.Option("--reference-photos", help="With --sentences: photos like the ones you will rank (a folder, at least 20) to correct hubness against, instead of the shipped typical photos.")] = None,
     threads: opt.Threads = None,
     quiet: opt.Quiet = False,
 ) -> None:
@@ -29,7 +30,7 @@ def build_index(
     from ..learn.builder import BuildRequest, make_index
 
     request = BuildRequest(labels, examples, output, template, kind.value, space.value, shots, seed, projection, threads,
-                           sentences)
+                           sentences, reference_photos)
     with ProgressBars(quiet, "items") as progress:
         outcome = make_index(request, progress)
     for line in outcome.notes:

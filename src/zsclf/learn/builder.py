@@ -52,7 +52,13 @@ from ..version import __version__
 from .calibration import calibrate, hnsw_recall
 from .examples import ExampleSet, read_examples
 from .features import encode_images
-from .sentence_index import SENTENCE_QUERIES, SENTENCE_TEMPLATE, sentence_vectors
+from .sentence_index import (
+    MIN_REFERENCE_PHOTOS,
+    SENTENCE_QUERIES,
+    SENTENCE_TEMPLATE,
+    even_sample,
+    sentence_vectors,
+)
 from .train import text_to_visual_map
 
 
@@ -71,6 +77,7 @@ class BuildRequest:
     projection: Path | None = None  # DeViSE file placing example photos in the text space
     threads: int | None = None
     sentences: bool = False  # labels are sentences to rank for photos (learn.sentence_index)
+    reference_photos: Path | None = None  # sentences: photos (a folder or one) to correct hubness against
 
     def resolved_space(self) -> str:
         """The space to build in, after checking the options that depend on it."""
@@ -84,6 +91,10 @@ class BuildRequest:
         space = ("visual" if self.examples else "text") if self.space == "auto" else self.space
         if self.sentences and (self.examples or space != "text"):
             raise ZsclfError("--sentences ranks sentences by their text: it takes no --examples and no --space visual")
+        if self.reference_photos and not self.sentences:
+            raise ZsclfError("--reference-photos is for sentence indexes: add --sentences")
+        if self.reference_photos and not self.reference_photos.exists():
+            raise ZsclfError(f"--reference-photos {self.reference_photos}: no such file or folder")
         if self.projection and not (self.examples and space == "text"):
             raise ZsclfError("--projection places example photos in the text space: "
                              "it needs --examples and --space text")
@@ -122,8 +133,12 @@ def make_index(request: BuildRequest, progress: Progress | None = None) -> Build
                      f"({', '.join(empty[:5])}{', ...' if len(empty) > 5 else ''})")
     text = TextEncoder.load(config=SessionConfig(device="cpu", threads=request.threads))
     encoder = None
-    if examples or space == "visual":  # single-threaded runs, batches in parallel (pipeline.encoding)
+    if examples or space == "visual" or request.reference_photos:  # single-threaded runs, batches in parallel
         encoder = ImageEncoder.load(config=SessionConfig(device="cpu", threads=1))
+    reference = None
+    if request.reference_photos:
+        assert encoder is not None
+        reference = _reference_logits(request.reference_photos, encoder, notes, progress)
     devise = None
     if request.projection:
         from ..pipeline.projection_file import load_projection
@@ -131,22 +146,26 @@ def make_index(request: BuildRequest, progress: Progress | None = None) -> Build
         devise = load_projection(request.projection)
     source = (request.labels or request.examples).name  # type: ignore[union-attr]
     index = build_index(labels, text, request.template, request.kind, space, examples, encoder, devise,
-                        progress, source, request.sentences)
+                        progress, source, request.sentences, reference)
     save_index(index, output)
     return BuildOutcome(index, output, space, notes)
 
 def build_index(labels: LabelSet | None, text: TextEncoder, template: str = DEFAULT_TEMPLATE, kind: str = "flat",
                 space: str = "text", examples: ExampleSet | None = None, encoder: ImageEncoder | None = None,
                 projection: LinearProjection | None = None, progress: Progress | None = None,
-                source: str = "", sentences: bool = False) -> LabelIndex:
+                source: str = "", sentences: bool = False,
+                sentence_reference: tuple[np.ndarray, str] | None = None) -> LabelIndex:
     """Embed text labels and/or photo-taught labels into one index in the text or visual space.
 
     The template really embedded is decided here (`gloss` without descriptions is `name`) and
     recorded, so that ConSE embeds its seen classes the same way. `sentences`: the labels are sentences
-    to rank for photos, embedded as written (learn.sentence_index).
+    to rank for photos, embedded as written (learn.sentence_index); `sentence_reference`: (CNN logits of photos
+    to correct their hubness against, where they came from), default the shipped photo prior.
     """
     if space not in SPACES:
         raise ZsclfError(f"unknown space {space!r}: choose text or visual")
+    if sentence_reference is not None and not sentences:
+        raise ZsclfError("reference photos are for sentence indexes")
     labels, replaced = _split_labels(labels, examples)
     if not labels and examples is None:
         raise ZsclfError("nothing to index: give a label file and/or --examples")
@@ -181,7 +200,7 @@ def build_index(labels: LabelSet | None, text: TextEncoder, template: str = DEFA
     if reference is not None and len(parts) > 1:  # text-taught and photo-taught labels side by side
         vectors, calibration = calibrate(vectors, reference)
     if sentences:
-        vectors, calibration = sentence_vectors(vectors, text)
+        vectors, calibration = sentence_vectors(vectors, text, *(sentence_reference or (None, "")))
     meta = IndexMeta(
         format=FORMAT_VERSION, kind=kind, metric="inner_product", dim=vectors.shape[1], count=len(names),
         space=space, template=template, text_encoder=text.ref, created=now(), source=source,
@@ -198,6 +217,23 @@ def build_index(labels: LabelSet | None, text: TextEncoder, template: str = DEFA
     if space == "text":
         seen_class_embeddings(meta.query_space, text.embed)  # ready for ConSE at predict time
     return index
+
+def _reference_logits(where: Path, encoder: ImageEncoder, notes: list[str],
+                      progress: Progress | None) -> tuple[np.ndarray, str]:
+    """(CNN logits of the reference photos under `where`, a description); unreadable ones are noted and skipped."""
+    from ..data.image_files import expand_inputs
+
+    paths = even_sample(list(expand_inputs([str(where)])))
+    encoded = encode_images(encoder, paths, progress=counter(progress, "encoding reference photos", len(paths)))
+    if encoded.errors:
+        first = next(iter(encoded.errors.values()))
+        notes.append(f"--reference-photos: {len(encoded.errors)} of {len(paths)} photos could not be read and "
+                     f"were left out (first: {first})")
+    if len(encoded.ok) < MIN_REFERENCE_PHOTOS:
+        raise ZsclfError(f"--reference-photos {where}: {len(encoded.ok)} readable photos; "
+                         f"at least {MIN_REFERENCE_PHOTOS} are needed to say what a typical photo is")
+    return encoded.logits, f"{len(encoded.ok)} reference photos from {where.name or where}"
+
 
 def _text_vectors(labels: LabelSet, text: TextEncoder, text_space: TextSpace, space: str,
                   encoder: ImageEncoder | None, progress: Progress | None) -> tuple[np.ndarray, TextToVisual | None]:

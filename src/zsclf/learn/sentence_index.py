@@ -3,10 +3,11 @@
 Three things differ from a label index, each measured on coco-captions (docs/retrieval.md): sentences
 are embedded as written (no template); photos become queries by ConSE over the CNN's top 50 classes
 at softmax temperature 2 with the classes embedded by their glosses (the retrieval defaults of
-`eval-retrieval`); and each sentence's hubness is corrected against typical photos (learn.photo_prior):
-the index stores [v, -b(v)] with b(v) = (1/β) log mean_r exp(β cos(r, v)) over the reference photos r,
-so that a query with a 1 appended (pipeline.projection.Calibrated) scores cos(q, v) - b(v): how much
-closer the photo is to the sentence than typical photos are.
+`eval-retrieval`); and each sentence's hubness is corrected against reference photos: the user's own
+(`--reference-photos`), else the typical photos of learn.photo_prior. The index stores [v, -b(v)]
+with b(v) = (1/β) log mean_r exp(β cos(r, v)) over the reference photos r, so that a query with a 1
+appended (pipeline.projection.Calibrated) scores cos(q, v) - b(v): how much closer the photo is to
+the sentence than the reference photos are.
 """
 
 from __future__ import annotations
@@ -23,7 +24,9 @@ from .photo_prior import prior_queries
 
 SENTENCE_TEMPLATE = "name"  # sentences are embedded as written
 SENTENCE_QUERIES = QueryConSE(top_t=50, temperature=2.0, template="gloss")
-BETA = 20.0  # eval-retrieval's inverted softmax β (chosen there, not re-tuned for the prior)
+BETA = 20.0  # eval-retrieval's inverted softmax β (chosen there, not re-tuned for a fixed reference)
+MIN_REFERENCE_PHOTOS = 20  # fewer: too few to say what a typical photo is
+MAX_REFERENCE_PHOTOS = 5000  # more: an even sample of them (the bias is a mean)
 
 
 def hubness_bias(vectors: np.ndarray, reference: np.ndarray, beta: float = BETA) -> np.ndarray:
@@ -32,12 +35,28 @@ def hubness_bias(vectors: np.ndarray, reference: np.ndarray, beta: float = BETA)
     return ((log_z - np.log(len(reference))) / beta).astype(np.float32)
 
 
-def sentence_vectors(vectors: np.ndarray, text: TextEncoder,
-                     queries: QueryConSE = SENTENCE_QUERIES) -> tuple[np.ndarray, Calibration]:
-    """The stored rows [v, -b(v)] of normalised sentence vectors, and how they were made."""
-    conse = ConSE(seen_class_embeddings(TextSpace(text.ref, queries.template), text.embed), queries.top_t,
-                  queries.temperature)
-    reference = prior_queries(conse)
+def sentence_conse(text: TextEncoder, queries: QueryConSE = SENTENCE_QUERIES) -> ConSE:
+    """The ConSE that makes a sentence index's queries."""
+    return ConSE(seen_class_embeddings(TextSpace(text.ref, queries.template), text.embed), queries.top_t,
+                 queries.temperature)
+
+
+def sentence_vectors(vectors: np.ndarray, text: TextEncoder, reference: np.ndarray | None = None,
+                     reference_name: str = "") -> tuple[np.ndarray, Calibration]:
+    """The stored rows [v, -b(v)] of normalised sentence vectors, and how they were made. `reference`: CNN
+    logits of the user's reference photos (`reference_name` says where they came from); default: the prior."""
+    conse = sentence_conse(text)
+    if reference is None:
+        queries, what = prior_queries(conse), "the photo prior"
+    else:
+        queries, what = conse.project(np.zeros((len(reference), 0), np.float32), reference), reference_name
     vectors = normalize(vectors)
-    rows = np.hstack([vectors, -hubness_bias(vectors, reference)[:, None]]).astype(np.float32)
-    return rows, Calibration(f"inverted softmax (β={BETA:g}) against the photo prior", len(reference))
+    rows = np.hstack([vectors, -hubness_bias(vectors, queries)[:, None]]).astype(np.float32)
+    return rows, Calibration(f"inverted softmax (β={BETA:g}) against {what}", len(queries))
+
+
+def even_sample(paths: list[str], limit: int = MAX_REFERENCE_PHOTOS) -> list[str]:
+    """At most `limit` of `paths`, evenly spread over the list (deterministic)."""
+    if len(paths) <= limit:
+        return paths
+    return [paths[i] for i in np.linspace(0, len(paths) - 1, limit).round().astype(int)]

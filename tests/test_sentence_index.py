@@ -33,8 +33,13 @@ def test_hubness_bias_is_a_soft_maximum_of_the_cosines_to_the_reference():
     assert np.allclose(hubness_bias(vectors * 3, reference * 2, 20.0), hubness_bias(vectors, reference, 20.0))
 
 
-def test_the_photo_prior_is_the_top_50_logits_of_1000_photos():
-    logits = prior_logits()
+def test_the_photo_prior_is_the_top_50_logits_of_1000_photos(models_ready):
+    from zsclf.errors import ZsclfError
+    from zsclf.models.image_encoder import image_model_ref
+
+    with pytest.raises(ZsclfError, match="another image model"):
+        prior_logits("0" * 64)
+    logits = prior_logits(image_model_ref().sha256)
     assert logits.shape == (1000, 1000)
     kept = logits > -1e3
     assert (kept.sum(axis=1) == PRIOR_TOP).all() and np.isfinite(logits).all()
@@ -57,6 +62,11 @@ def test_a_sentence_index_ranks_sentences_for_photos_and_pushes_down_hubs(models
     assert (meta.queries.top_t, meta.queries.temperature, meta.queries.template, meta.template) == \
         (50, 2.0, "gloss", "name")
     assert meta.calibration and meta.calibration.reference_queries == 1000 and meta.dim == 385
+    # format 3: a zsclf that does not know `queries` refuses it; the biases belong to this image model
+    assert meta.format == 3 and meta.image_encoder and meta.image_encoder.name == "efficientnet-lite0"
+    proc = run_cli("predict", str(IMAGES / "rocket.jpg"), "--index", str(sentences), "--projection",
+                   str(tmp_path / "any.npz"), expect=2)
+    assert "is a sentence index" in proc.stderr and "takes no --projection" in proc.stderr
     assert "sentences (queries: ConSE top-50, temperature 2;" in run_cli("info", "--index", str(sentences),
                                                                           expect=0).stdout
     photos = [str(IMAGES / name) for name in SENTENCES]
@@ -80,7 +90,8 @@ def test_sentence_index_options_are_checked_before_any_work(models_ready, tmp_pa
                            (["--sentences", "--examples", str(tmp_path)], "it takes no --examples"),
                            (["--reference-photos", str(IMAGES)], "--reference-photos is for sentence indexes"),
                            (["--sentences", "--reference-photos", str(tmp_path / "nope")], "no such file or folder"),
-                           (["--sentences", "--reference-photos", str(IMAGES)], "5 readable photos; at least 20")):
+                           (["--sentences", "--reference-photos", str(IMAGES)], "5 readable photos; at least 20"),
+                           (["--sentences", "--template", "name"], "it takes no --template")):
         proc = run_cli("build-index", str(labels), *extra, "-o", str(tmp_path / "x.index"), expect=2)
         assert message in proc.stderr and not (tmp_path / "x.index").exists()
 
@@ -115,3 +126,14 @@ def test_predict_over_a_sentence_index_ranks_coco_captions_as_eval_retrieval_say
     assert recall["sentences"] == pytest.approx(report["sentence_index"]["image_to_text"]["R@1"], abs=0.007)
     # measured 0.371 vs 0.245 (docs/retrieval.md); the target for photo -> caption is 0.30
     assert recall["sentences"] >= 0.30 and recall["sentences"] > recall["plain"] + 0.05
+
+
+def test_damaged_sentence_index_metadata_is_one_clear_error(models_ready, tmp_path):
+    index = _index(tmp_path, list(SENTENCES.values()), "--sentences")
+    (meta_path,) = index.glob("v-*/meta.json")
+    original = json.loads(meta_path.read_text())
+    for change, message in (({"queries": {**original["queries"], "top_t": 0}}, "needs top_t >= 1"),
+                            ({"format": 2}, "does not match index format 2")):
+        meta_path.write_text(json.dumps({**original, **change}))
+        proc = run_cli("predict", str(IMAGES / "rocket.jpg"), "--index", str(index), expect=2)
+        assert message in proc.stderr and len(proc.stderr.strip().splitlines()) == 1

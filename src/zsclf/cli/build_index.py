@@ -14,7 +14,7 @@ from .terminal import ProgressBars, note
 def build_index(
     labels: Annotated[Path | None, typer.Argument(help="Label file: .txt (one per line) or .tsv/.csv with a header. Optional with --examples.")] = None,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Index folder to write (default: next to the labels).")] = None,
-    template: opt.Template = "gloss",
+    template: opt.OptionalTemplate = None,
     kind: Annotated[opt.IndexKind, typer.Option("--kind", help="flat = exact search; hnsw = approximate (recall is measured and printed).")] = opt.IndexKind.flat,
     examples: Annotated[Path | None, typer.Option("--examples", help="Example photos per label: a folder per label, or a manifest (path, label[, id]).")] = None,
     shots: Annotated[int | None, typer.Option("--shots", min=1, help="Use at most N photos per label (chosen reproducibly).")] = None,

@@ -60,7 +60,9 @@ HedgeRuleOpt = Annotated[HedgeRule, typer.Option("--hedge-rule", help="darts: mo
 SeenPenalty = Annotated[float | None, typer.Option("--seen-penalty", help="Calibrated stacking: subtract this from the scores of the CNN's own classes (default: the index's fitted value, else 0).")]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")]
 Json = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
-Template = Annotated[str, typer.Option("--template", help="Text embedded per label: gloss (name: description, else name), name, photo, lemmas, or a format string with {name}.")]
+TEMPLATE_HELP = "Text embedded per label: gloss (name: description, else name), name, photo, lemmas, or a format string with {name}."
+Template = Annotated[str, typer.Option("--template", help=TEMPLATE_HELP)]
+OptionalTemplate = Annotated[str | None, typer.Option("--template", help=TEMPLATE_HELP + " Default: gloss.")]
 Db = Annotated[Path | None, typer.Option("--db", help="Photo collection file (default: $ZSCLF_COLLECTION, else ~/.local/share/zsclf/photos.db).")]
 
 

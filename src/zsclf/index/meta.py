@@ -8,6 +8,10 @@ from datetime import datetime, timezone
 from ..models.registry import ModelRef
 
 FORMAT_VERSION = 2  # 2: versioned folder with CURRENT, checksums in `files`; 1: three files at the top
+# 3: format 2 with `queries` (a sentence index): a zsclf that does not know `queries` refuses it instead
+# of ranking its sentences with the wrong ConSE against biases fitted for another
+SENTENCE_FORMAT = 3
+FORMATS = (FORMAT_VERSION, SENTENCE_FORMAT)
 KINDS = ("flat", "hnsw")
 SPACES = ("text", "visual")
 VISUAL_TRANSFORMS = ("centre", "sqrt")
@@ -170,6 +174,11 @@ class IndexMeta:
     def with_(self, **changes) -> IndexMeta:
         """A copy with some fields changed."""
         return replace(self, **changes)
+
+
+def format_for(meta: IndexMeta) -> int:
+    """The format number a meta.json is written with (see FORMATS)."""
+    return SENTENCE_FORMAT if meta.queries is not None else FORMAT_VERSION
 
 
 def now() -> str:

@@ -37,7 +37,7 @@ from ..core.fsio import open_regular, os_reason
 from ..errors import ZsclfError
 from .label_index import LabelIndex, all_finite, stored_vectors
 from .layout import CURRENT, FILES, INDEX_FILE, LABELS_FILE, META_FILE, read_current
-from .meta import FORMAT_VERSION, FileCheck, IndexMeta
+from .meta import FORMAT_VERSION, FORMATS, FileCheck, IndexMeta, format_for
 from .publish import publish
 
 __all__ = ["FILES", "INDEX_FILE", "LABELS_FILE", "META_FILE", "current_version", "load_index", "read_meta",
@@ -63,8 +63,8 @@ def save_index(index: LabelIndex, folder: str | Path, wait: float | None = None)
         raise ZsclfError(f"{folder}: label vectors contain NaN or infinity; nothing was written")
     data = faiss.serialize_index(index.faiss_index)
     labels_data = labels_bytes(index.ids, index.names, index.parents)
-    meta = index.meta.with_(format=FORMAT_VERSION, files={INDEX_FILE: _file_check(data), LABELS_FILE: _file_check(
-        labels_data)})
+    files = {INDEX_FILE: _file_check(data), LABELS_FILE: _file_check(labels_data)}
+    meta = index.meta.with_(format=format_for(index.meta), files=files)
     meta_data = (json.dumps(typed_json.dump(meta), indent=2) + "\n").encode()
     return publish(Path(folder), {INDEX_FILE: data, LABELS_FILE: labels_data, META_FILE: meta_data}, wait)
 
@@ -79,7 +79,8 @@ def republish(folder: str | Path, change: Callable[[IndexMeta], IndexMeta], wait
         assert meta.files is not None
         data = {name: _read_checked(version / name, meta.files[name], what)
                 for name, what in ((INDEX_FILE, "FAISS index"), (LABELS_FILE, "index labels"))}
-        new = change(meta).with_(format=FORMAT_VERSION, files=meta.files)
+        new = change(meta)
+        new = new.with_(format=format_for(new), files=meta.files)
         return {**data, META_FILE: (json.dumps(typed_json.dump(new), indent=2) + "\n").encode()}
 
     read_current(Path(folder))  # an index must be there (a clear error, and no folder is made)
@@ -110,10 +111,14 @@ def read_meta_file(path: Path) -> IndexMeta:
         if not os.path.lexists(path):
             raise _Vanished(f"{path}: missing; rebuild the index") from None
         raise
-    if not isinstance(data, dict) or data.get("format") != FORMAT_VERSION:
+    if not isinstance(data, dict) or data.get("format") not in FORMATS:
         found = data.get("format") if isinstance(data, dict) else "?"
         raise ZsclfError(f"{path}: index format {found} is not {FORMAT_VERSION}; rebuild the index with this zsclf")
     meta = typed_json.load(IndexMeta, data, str(path))
+    if meta.format != format_for(meta):
+        raise ZsclfError(f"{path}: field 'queries' does not match index format {meta.format}; rebuild the index")
+    if meta.queries and not (meta.queries.top_t >= 1 and meta.queries.temperature > 0):
+        raise ZsclfError(f"{path}: field 'queries' needs top_t >= 1 and temperature > 0; rebuild the index")
     missing = [name for name in (INDEX_FILE, LABELS_FILE) if name not in (meta.files or {})]
     if missing:
         raise ZsclfError(f"{path}: field 'files.{missing[0]}' is missing; rebuild the index")

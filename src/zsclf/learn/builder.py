@@ -43,7 +43,7 @@ from ..index.meta import (
 )
 from ..index.publish import check_index_target
 from ..index.store import save_index
-from ..models.image_encoder import ImageEncoder
+from ..models.image_encoder import ImageEncoder, image_model_ref
 from ..models.text_encoder import TextEncoder
 from ..pipeline import compat
 from ..pipeline.projection import ConSE, LinearProjection, Projection, VisualProjection
@@ -69,7 +69,7 @@ class BuildRequest:
     labels: Path | None = None  # .txt / .tsv / .csv label file
     examples: Path | None = None  # a folder per label, or a manifest (path, label[, id])
     output: Path | None = None  # default: next to the labels (or examples), suffix .index
-    template: str = DEFAULT_TEMPLATE
+    template: str | None = None  # default: DEFAULT_TEMPLATE (a sentence index takes none)
     kind: str = "flat"
     space: str = "auto"  # auto = visual with examples, else text (chosen by measurement)
     shots: int | None = None
@@ -87,7 +87,9 @@ class BuildRequest:
             raise ZsclfError(f"unknown space {self.space!r}: choose auto, text or visual")
         if self.kind not in KINDS:
             raise ZsclfError(f"unknown index kind {self.kind!r}: choose one of {', '.join(KINDS)}")
-        check_template(self.template)
+        check_template(self.template or DEFAULT_TEMPLATE)
+        if self.sentences and self.template is not None:
+            raise ZsclfError("--sentences embeds each sentence as written: it takes no --template")
         space = ("visual" if self.examples else "text") if self.space == "auto" else self.space
         if self.sentences and (self.examples or space != "text"):
             raise ZsclfError("--sentences ranks sentences by their text: it takes no --examples and no --space visual")
@@ -145,8 +147,9 @@ def make_index(request: BuildRequest, progress: Progress | None = None) -> Build
 
         devise = load_projection(request.projection)
     source = (request.labels or request.examples).name  # type: ignore[union-attr]
-    index = build_index(labels, text, request.template, request.kind, space, examples, encoder, devise,
-                        progress, source, request.sentences, reference)
+    template = request.template or DEFAULT_TEMPLATE
+    index = build_index(labels, text, template, request.kind, space, examples, encoder, devise, progress, source,
+                        request.sentences, reference)
     save_index(index, output)
     return BuildOutcome(index, output, space, notes)
 
@@ -199,13 +202,17 @@ def build_index(labels: LabelSet | None, text: TextEncoder, template: str = DEFA
     calibration = None
     if reference is not None and len(parts) > 1:  # text-taught and photo-taught labels side by side
         vectors, calibration = calibrate(vectors, reference)
+    image = None  # the image model whose outputs the vectors depend on (a sentence index: its biases)
+    if encoder is not None and (examples or space == "visual" or sentence_reference is not None):
+        image = encoder.ref
     if sentences:
-        vectors, calibration = sentence_vectors(vectors, text, *(sentence_reference or (None, "")))
+        image = image or image_model_ref()
+        vectors, calibration = sentence_vectors(vectors, text, image, *(sentence_reference or (None, "")))
     meta = IndexMeta(
         format=FORMAT_VERSION, kind=kind, metric="inner_product", dim=vectors.shape[1], count=len(names),
         space=space, template=template, text_encoder=text.ref, created=now(), source=source,
         zsclf_version=__version__,
-        image_encoder=encoder.ref if encoder is not None and (examples or space == "visual") else None,
+        image_encoder=image,
         projection=ProjectionRef("devise", projection.sha256) if projection is not None else None,
         visual_transform=transform or ("centre" if space == "visual" else None),
         text_to_visual=text_to_visual, photos=photos, calibration=calibration,

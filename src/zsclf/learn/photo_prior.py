@@ -10,6 +10,8 @@ the references are exact for top-t <= 50.
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 
 from ..core import paths
@@ -21,12 +23,20 @@ PRIOR_TOP = 50
 PRIOR_FILE = "photo_prior.tsv"
 
 
-def prior_logits(num_classes: int = 1000) -> np.ndarray:
-    """[photos, num_classes] logits of the reference photos: their top 50 as recorded, -1e4 elsewhere."""
+def prior_logits(image_sha256: str, num_classes: int = 1000) -> np.ndarray:
+    """[photos, num_classes] logits of the reference photos: their top 50 as recorded, -1e4 elsewhere.
+    They are one CNN's logits: refused for an image model with another sha256."""
     path = paths.labels_dir() / PRIOR_FILE
     if not path.exists():  # a ZSCLF_LABELS folder of the user's own label files: the installed copy
         path = paths.PACKAGED_LABELS / PRIOR_FILE
-    rows = [cells for _, cells in read_table(path, "photo prior") if cells and not cells[0].startswith("#")][1:]
+    table = read_table(path, "photo prior")
+    made_with = re.search(r"sha256 ([0-9a-f]{16})", table[0][1][0] if table else "")
+    if made_with is None:
+        raise ZsclfError(f"{path}: the photo prior does not say which image model made it; re-install zsclf")
+    if not image_sha256.startswith(made_with.group(1)):
+        raise ZsclfError(f"the shipped photo prior holds the logits of another image model (sha256 "
+                         f"{made_with.group(1)}, not {image_sha256[:16]}): give --reference-photos")
+    rows = [cells for _, cells in table if cells and not cells[0].startswith("#")][1:]
     logits = np.full((len(rows), num_classes), -1e4, dtype=np.float32)
     try:
         for i, (_, classes, values) in enumerate(rows):
@@ -38,9 +48,9 @@ def prior_logits(num_classes: int = 1000) -> np.ndarray:
     return logits
 
 
-def prior_queries(conse: ConSE) -> np.ndarray:
-    """The reference photos as ConSE query vectors (exact for top-t <= 50)."""
+def prior_queries(conse: ConSE, image_sha256: str) -> np.ndarray:
+    """The reference photos as ConSE query vectors (exact for top-t <= 50), for the image model `image_sha256`."""
     if conse.top_t > PRIOR_TOP:
         raise ZsclfError(f"the photo prior keeps each photo's top {PRIOR_TOP} classes: top-t {conse.top_t} is too many")
-    logits = prior_logits(len(conse.seen))
+    logits = prior_logits(image_sha256, len(conse.seen))
     return conse.project(np.zeros((len(logits), 0), np.float32), logits)

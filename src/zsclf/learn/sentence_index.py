@@ -17,6 +17,7 @@ import numpy as np
 from ..core.hubness import inverted_softmax_normaliser
 from ..core.vectors import normalize
 from ..index.meta import Calibration, QueryConSE, TextSpace
+from ..models.registry import ModelRef
 from ..models.text_encoder import TextEncoder
 from ..pipeline.projection import ConSE
 from ..pipeline.seen import seen_class_embeddings
@@ -41,13 +42,14 @@ def sentence_conse(text: TextEncoder, queries: QueryConSE = SENTENCE_QUERIES) ->
                  queries.temperature)
 
 
-def sentence_vectors(vectors: np.ndarray, text: TextEncoder, reference: np.ndarray | None = None,
+def sentence_vectors(vectors: np.ndarray, text: TextEncoder, image: ModelRef, reference: np.ndarray | None = None,
                      reference_name: str = "") -> tuple[np.ndarray, Calibration]:
-    """The stored rows [v, -b(v)] of normalised sentence vectors, and how they were made. `reference`: CNN
-    logits of the user's reference photos (`reference_name` says where they came from); default: the prior."""
+    """The stored rows [v, -b(v)] of normalised sentence vectors, and how they were made. `image`: the image
+    model whose logits make the queries; `reference`: its logits of the user's reference photos
+    (`reference_name` says where they came from); default: the prior."""
     conse = sentence_conse(text)
     if reference is None:
-        queries, what = prior_queries(conse), "the photo prior"
+        queries, what = prior_queries(conse, image.sha256), "the photo prior"
     else:
         queries, what = conse.project(np.zeros((len(reference), 0), np.float32), reference), reference_name
     vectors = normalize(vectors)

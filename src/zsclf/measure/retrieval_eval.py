@@ -90,15 +90,20 @@ def score(embedded: EmbeddedPairs, alignment: Alignment) -> dict:
     return retrieval_report(sim - penalty[None, :], image_of, sim_t2i=sim)
 
 
-def sentence_index_score(embedded: EmbeddedPairs) -> dict:
+def sentence_index_score(embedded: EmbeddedPairs, image_sha256: str) -> dict | None:
     """Photo -> sentence R@k as a sentence index ranks them (`build-index --sentences`, then `predict --index`):
-    its ConSE, and each sentence's hubness corrected against the fixed photo prior, not the photos ranked."""
+    its ConSE, and each sentence's hubness corrected against the fixed photo prior, not the photos ranked
+    (None when the prior is another image model's)."""
     from ..learn.photo_prior import prior_queries
     from ..learn.sentence_index import BETA, SENTENCE_QUERIES, hubness_bias
 
     conse = default_conse(SENTENCE_QUERIES.top_t, SENTENCE_QUERIES.temperature)
     photos = conse.project(embedded.features, embedded.logits)
-    bias = hubness_bias(embedded.sentences, prior_queries(conse))
+    try:
+        reference = prior_queries(conse, image_sha256)
+    except ZsclfError:
+        return None
+    bias = hubness_bias(embedded.sentences, reference)
     report = retrieval_report(photos @ embedded.sentences.T - bias[None, :], np.asarray(embedded.pairs.image_of))
     return {"projection": f"ConSE (top-{conse.top_t}, temperature {conse.temperature:g}, gloss)",
             "hubness": f"inverted softmax (β={BETA:g}) against the photo prior",
@@ -118,9 +123,13 @@ def evaluate_retrieval(pairs_file: str | Path, alignment: Alignment | None = Non
     if not 0 < alignment.beta < 1e4:
         raise ZsclfError(f"--beta must be a positive number, not {alignment.beta}")
     embedded = embed_pairs(read_pairs(pairs_file), image_model, progress)
-    return {"pairs": str(pairs_file), "photos": len(embedded.pairs.images), "sentences": len(embedded.pairs.sentences),
-            "failed": len(embedded.failed), "space": f"{model_spec(None, 'text').name} sentence space",
-            "projection": alignment.describe(), "hubness": alignment.describe_hubness(),
-            **score(embedded, alignment), "baseline": {"projection": BASELINE.describe(), "hubness": "none",
-                                                       **score(embedded, BASELINE)},
-            "sentence_index": sentence_index_score(embedded)}
+    report = {"pairs": str(pairs_file), "photos": len(embedded.pairs.images),
+              "sentences": len(embedded.pairs.sentences), "failed": len(embedded.failed),
+              "space": f"{model_spec(None, 'text').name} sentence space",
+              "projection": alignment.describe(), "hubness": alignment.describe_hubness(),
+              **score(embedded, alignment), "baseline": {"projection": BASELINE.describe(), "hubness": "none",
+                                                         **score(embedded, BASELINE)}}
+    index_score = sentence_index_score(embedded, model_spec(image_model, "image").sha256)
+    if index_score is not None:
+        report["sentence_index"] = index_score
+    return report

@@ -52,6 +52,9 @@ def check_takes_projection(meta: IndexMeta, given: bool, where: str | Path) -> N
     DeViSE projection needs one (checked before any file is read)."""
     if meta.space == "visual" and given:
         raise ZsclfError(f"index {where} is in the visual space: it takes no --projection")
+    if meta.queries and given:
+        raise ZsclfError(f"index {where} is a sentence index (its hubness biases were fitted for ConSE "
+                         f"queries, top-{meta.queries.top_t}): it takes no --projection")
     if meta.projection and not given:
         raise ZsclfError(f"index {where} holds photo-taught labels made with a DeViSE projection: "
                          "pass the same --projection")

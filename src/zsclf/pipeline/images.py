@@ -109,9 +109,10 @@ def _decode(fh, name: str, min_side: int) -> Image.Image:
 def shrink(img: Image.Image, min_side: int) -> Image.Image:
     """`img` box-reduced by the largest integer factor that keeps its short side >= REDUCING_GAP x `min_side`
     (itself when that factor is 1). Palette and 1-bit images are converted first (averaging palette
-    indexes means nothing); modes Pillow cannot reduce are returned as they are."""
+    indexes means nothing); 16/32-bit and float images are returned as they are (to_rgb stretches their
+    contrast between the extreme pixels, which averaging would move), as are modes Pillow cannot reduce."""
     factor = min(img.size) // (REDUCING_GAP * min_side)
-    if factor < 2:
+    if factor < 2 or img.mode.startswith("I") or img.mode == "F":
         return img
     if img.mode in ("P", "PA", "1"):
         img = img.convert("RGBA" if img.mode == "PA" or "transparency" in img.info else

@@ -237,8 +237,9 @@ def _reference_logits(where: Path, encoder: ImageEncoder, notes: list[str],
         notes.append(f"--reference-photos: {len(encoded.errors)} of {len(paths)} photos could not be read and "
                      f"were left out (first: {first})")
     if len(encoded.ok) < MIN_REFERENCE_PHOTOS:
+        why = f" (first unreadable: {next(iter(encoded.errors.values()))})" if encoded.errors else ""
         raise ZsclfError(f"--reference-photos {where}: {len(encoded.ok)} readable photos; "
-                         f"at least {MIN_REFERENCE_PHOTOS} are needed to say what a typical photo is")
+                         f"at least {MIN_REFERENCE_PHOTOS} are needed to say what a typical photo is{why}")
     return encoded.logits, f"{len(encoded.ok)} reference photos from {where.name or where}"
 
 

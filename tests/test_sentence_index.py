@@ -35,11 +35,11 @@ def test_hubness_bias_is_a_soft_maximum_of_the_cosines_to_the_reference():
 
 def test_the_photo_prior_is_the_top_50_logits_of_1000_photos(models_ready):
     from zsclf.errors import ZsclfError
-    from zsclf.models.image_encoder import image_model_ref
+    from zsclf.models.registry import model_spec
 
     with pytest.raises(ZsclfError, match="another image model"):
         prior_logits("0" * 64)
-    logits = prior_logits(image_model_ref().sha256)
+    logits = prior_logits(model_spec(None, "image").sha256)
     assert logits.shape == (1000, 1000)
     kept = logits > -1e3
     assert (kept.sum(axis=1) == PRIOR_TOP).all() and np.isfinite(logits).all()

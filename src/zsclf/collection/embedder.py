@@ -11,7 +11,7 @@ from ..core.device import SessionConfig
 from ..errors import ZsclfError
 from ..index.meta import TextSpace, now
 from ..models.image_encoder import ImageEncoder
-from ..models.registry import ModelRef, model_spec, sha256_file
+from ..models.registry import model_spec, sha256_file
 from ..pipeline.encoding import EncodedBatch, encode_stream
 from ..pipeline.projection import Projection
 from ..version import __version__
@@ -29,7 +29,7 @@ def make_setup(image_model: str | None = None, projection: str | Path | None = N
     """The setup of a new collection: the installed encoders, ConSE (or the learned map `projection`)."""
     image = model_spec(image_model, "image")
     text = model_spec(None, "text")
-    text_ref = ModelRef(text.name, text.sha256, text.output_dim("embedding"))
+    text_ref = text.ref("embedding")
     if top_t < 1:
         raise ZsclfError(f"--top-t must be at least 1, not {top_t}")
     if not 0 < temperature < 1e6:
@@ -44,7 +44,7 @@ def make_setup(image_model: str | None = None, projection: str | Path | None = N
         kind, sha, file = "linear", loaded.sha256, str(Path(projection).resolve())
         template = loaded.meta.template if loaded.meta else template
     return CollectionSetup(
-        image_encoder=ModelRef(image.name, image.sha256, image.output_dim("features")), text_encoder=text_ref,
+        image_encoder=image.ref("features"), text_encoder=text_ref,
         template=template, projection=kind, top_t=top_t, temperature=temperature, dim=text_ref.dim or 384, dtype=dtype,
         projection_sha256=sha, projection_file=file, created=now(), zsclf_version=__version__)
 

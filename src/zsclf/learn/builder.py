@@ -43,7 +43,8 @@ from ..index.meta import (
 )
 from ..index.publish import check_index_target
 from ..index.store import save_index
-from ..models.image_encoder import ImageEncoder, image_model_ref
+from ..models.image_encoder import ImageEncoder
+from ..models.registry import model_spec
 from ..models.text_encoder import TextEncoder
 from ..pipeline import compat
 from ..pipeline.projection import ConSE, LinearProjection, Projection, VisualProjection
@@ -206,7 +207,7 @@ def build_index(labels: LabelSet | None, text: TextEncoder, template: str = DEFA
     if encoder is not None and (examples or space == "visual" or sentence_reference is not None):
         image = encoder.ref
     if sentences:
-        image = image or image_model_ref()
+        image = image or model_spec(None, "image").ref("features")
         vectors, calibration = sentence_vectors(vectors, text, image, *(sentence_reference or (None, "")))
     meta = IndexMeta(
         format=FORMAT_VERSION, kind=kind, metric="inner_product", dim=vectors.shape[1], count=len(names),

@@ -64,12 +64,10 @@ def embed_pairs(pairs: Pairs, image_model: str | None = None, progress: Progress
 def default_conse(top_t: int = TOP_T, temperature: float = TEMPERATURE):
     """ConSE in the installed text encoder's space with the gloss template."""
     from ..index.meta import TextSpace
-    from ..models.registry import ModelRef, model_spec
+    from ..models.registry import model_spec
     from ..pipeline.seen import conse_for
 
-    text = model_spec(None, "text")
-    return conse_for(TextSpace(ModelRef(text.name, text.sha256, text.output_dim("embedding")), "gloss"),
-                     top_t, temperature)
+    return conse_for(TextSpace(model_spec(None, "text").ref("embedding"), "gloss"), top_t, temperature)
 
 
 def fit_residual(embedded: EmbeddedPairs, rows: np.ndarray, config: PairsMapConfig | None = None,
@@ -91,7 +89,7 @@ def run_pairs_training(pairs_file: str | Path, output: str | Path, config: Pairs
     """Embed the pairs, train the residual on all their photos (a share held out for early stopping), write it."""
     from ..core.targets import check_output_file
     from ..index.meta import now
-    from ..models.registry import ModelRef, model_spec
+    from ..models.registry import model_spec
     from ..pipeline.projection_file import ProjectionMeta, save_projection
     from ..version import __version__
 
@@ -110,8 +108,7 @@ def run_pairs_training(pairs_file: str | Path, output: str | Path, config: Pairs
     image, text = model_spec(None, "image"), model_spec(None, "text")
     meta = ProjectionMeta(
         kind="pairs", space="text", template="gloss",
-        image_encoder=ModelRef(image.name, image.sha256, image.output_dim("features")),
-        text_encoder=ModelRef(text.name, text.sha256, text.output_dim("embedding")), zsclf_version=__version__,
+        image_encoder=image.ref("features"), text_encoder=text.ref("embedding"), zsclf_version=__version__,
         created=now(), trained_on={"pairs": str(pairs_file), "photos": len(embedded.pairs.images),
                                    "sentences": len(embedded.pairs.sentences)},
         hyper_parameters=asdict(config), best_epoch=model.best_epoch, top_t=TOP_T, temperature=TEMPERATURE,

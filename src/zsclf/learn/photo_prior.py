@@ -52,5 +52,9 @@ def prior_queries(conse: ConSE, image_sha256: str) -> np.ndarray:
     """The reference photos as ConSE query vectors (exact for top-t <= 50), for the image model `image_sha256`."""
     if conse.top_t > PRIOR_TOP:
         raise ZsclfError(f"the photo prior keeps each photo's top {PRIOR_TOP} classes: top-t {conse.top_t} is too many")
-    logits = prior_logits(image_sha256, len(conse.seen))
+    return logit_queries(conse, prior_logits(image_sha256, len(conse.seen)))
+
+
+def logit_queries(conse: ConSE, logits: np.ndarray) -> np.ndarray:
+    """ConSE query vectors from the CNN's logits alone (ConSE does not use the features)."""
     return conse.project(np.zeros((len(logits), 0), np.float32), logits)

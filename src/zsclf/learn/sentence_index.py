@@ -21,7 +21,7 @@ from ..models.registry import ModelRef
 from ..models.text_encoder import TextEncoder
 from ..pipeline.projection import ConSE
 from ..pipeline.seen import seen_class_embeddings
-from .photo_prior import prior_queries
+from .photo_prior import logit_queries, prior_queries
 
 SENTENCE_TEMPLATE = "name"  # sentences are embedded as written
 SENTENCE_QUERIES = QueryConSE(top_t=50, temperature=2.0, template="gloss")
@@ -51,7 +51,7 @@ def sentence_vectors(vectors: np.ndarray, text: TextEncoder, image: ModelRef, re
     if reference is None:
         queries, what = prior_queries(conse, image.sha256), "the photo prior"
     else:
-        queries, what = conse.project(np.zeros((len(reference), 0), np.float32), reference), reference_name
+        queries, what = logit_queries(conse, reference), reference_name
     vectors = normalize(vectors)
     rows = np.hstack([vectors, -hubness_bias(vectors, queries)[:, None]]).astype(np.float32)
     return rows, Calibration(f"inverted softmax (β={BETA:g}) against {what}", len(queries))

@@ -19,12 +19,6 @@ CPU_MAX_BATCH = 4  # images per ONNX Runtime run on the CPU, whatever the batch 
 # 4 images cost no speed: encoder CPU time per image was lowest at 2-4 images, 10-18% higher at 16-32.
 
 
-def image_model_ref(name: str | None = None, models_dir: Path | None = None) -> ModelRef:
-    """What an index records about an image model (default: the installed default), without loading it."""
-    spec = model_spec(name, "image", models_dir)
-    return ModelRef(spec.name, spec.sha256, spec.output_dim("features"))
-
-
 class ImageEncoder:
     """Runs the exported CNN: uint8 [N,S,S,3] pixels -> (features [N,F], logits [N,C])."""
 
@@ -52,7 +46,7 @@ class ImageEncoder:
     @property
     def ref(self) -> ModelRef:
         """What an index or projection records about this encoder."""
-        return ModelRef(self.name, self.spec.sha256, self.feature_dim)
+        return self.spec.ref("features")
 
     def encode(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Features and logits for a preprocessed uint8 batch (run `max_batch` images at a time)."""

@@ -101,6 +101,11 @@ class ModelSpec:
             raise ZsclfError(f"model {self.name}: the manifest gives no size for output {output!r}: {SETUP_HINT}")
         return shape[-1]
 
+    def ref(self, output: str) -> ModelRef:
+        """What an index, projection or collection records about this model; `output` names the output
+        whose size is the vector dimension (features, embedding)."""
+        return ModelRef(self.name, self.sha256, self.output_dim(output))
+
     def sibling(self, name: str | None, what: str) -> Path:
         """A file the manifest names next to the model (tokenizer, classifier weights); it must exist."""
         if not name:

@@ -43,7 +43,7 @@ class TextEncoder:
     @property
     def ref(self) -> ModelRef:
         """What an index or projection records about this encoder."""
-        return ModelRef(self.name, self.spec.sha256, self.dim)
+        return self.spec.ref("embedding")
 
     def _embed_batch(self, texts: Sequence[str]) -> np.ndarray:
         encodings = self.tokenizer.encode_batch(list(texts))

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from conftest import IMAGES, SHARED, needs_shared, run_cli
-from zsclf.learn.photo_prior import PRIOR_TOP, prior_logits
+from zsclf.learn.photo_prior import PRIOR_TOP, prior_logits, weights_sha256
 from zsclf.learn.sentence_index import hubness_bias
 
 SENTENCES = {"chelsea.png": "a tabby cat lying down", "coffee.png": "a cup of coffee on a saucer",
@@ -39,7 +39,7 @@ def test_the_photo_prior_is_the_top_50_logits_of_1000_photos(models_ready):
 
     with pytest.raises(ZsclfError, match="another image model"):
         prior_logits("0" * 64)
-    logits = prior_logits(model_spec(None, "image").sha256)
+    logits = prior_logits(weights_sha256(model_spec(None, "image")))
     assert logits.shape == (1000, 1000)
     kept = logits > -1e3
     assert (kept.sum(axis=1) == PRIOR_TOP).all() and np.isfinite(logits).all()

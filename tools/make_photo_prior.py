@@ -17,7 +17,7 @@ import numpy as np
 
 from zsclf.core.device import SessionConfig
 from zsclf.learn.features import encode_images
-from zsclf.learn.photo_prior import PRIOR_TOP
+from zsclf.learn.photo_prior import PRIOR_TOP, weights_sha256
 from zsclf.models.image_encoder import ImageEncoder
 
 
@@ -31,7 +31,7 @@ def main() -> None:
     encoded = encode_images(encoder, [str(p) for p in files], cache=False)
     if encoded.errors:
         raise SystemExit(f"unreadable photos: {list(encoded.errors.values())[:3]}")
-    lines = [f"# the {PRIOR_TOP} highest logits of {encoder.name} (sha256 {encoder.spec.sha256[:16]}) "
+    lines = [f"# the {PRIOR_TOP} highest logits of {encoder.name} (weights sha256 {weights_sha256(encoder.spec)[:16]}) "
              f"for {len(files)} photos of {args.photos.name}; made by tools/make_photo_prior.py",
              "photo\tclasses\tlogits"]
     for path, logits in zip(files, encoded.logits, strict=True):

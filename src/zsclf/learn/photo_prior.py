@@ -17,25 +17,34 @@ import numpy as np
 from ..core import paths
 from ..data.tables import read_table
 from ..errors import ZsclfError
+from ..models.registry import ModelSpec
 from ..pipeline.projection import ConSE
 
 PRIOR_TOP = 50
 PRIOR_FILE = "photo_prior.tsv"
 
 
-def prior_logits(image_sha256: str, num_classes: int = 1000) -> np.ndarray:
+def weights_sha256(spec: ModelSpec) -> str:
+    """What identifies an image model's logits on every machine: the sha256 of the weights it was exported from.
+    The exported ONNX bytes are not it: torch folds batch norms with the CPU's own float kernels, so two machines'
+    exports of the same weights differ in the last bits (measured: their logits within 0.0005, the prior's rounding)."""
+    return str((spec.entry.source or {}).get("weights_sha256") or spec.sha256)
+
+
+def prior_logits(weights: str, num_classes: int = 1000) -> np.ndarray:
     """[photos, num_classes] logits of the reference photos: their top 50 as recorded, -1e4 elsewhere.
-    They are one CNN's logits: refused for an image model with another sha256."""
+    They are one CNN's logits: refused for an image model exported from other weights (`weights`: their
+    sha256, see weights_sha256)."""
     path = paths.labels_dir() / PRIOR_FILE
     if not path.exists():  # a ZSCLF_LABELS folder of the user's own label files: the installed copy
         path = paths.PACKAGED_LABELS / PRIOR_FILE
     table = read_table(path, "photo prior")
-    made_with = re.search(r"sha256 ([0-9a-f]{16})", table[0][1][0] if table else "")
+    made_with = re.search(r"weights sha256 ([0-9a-f]{16})", table[0][1][0] if table else "")
     if made_with is None:
         raise ZsclfError(f"{path}: the photo prior does not say which image model made it; re-install zsclf")
-    if not image_sha256.startswith(made_with.group(1)):
-        raise ZsclfError(f"the shipped photo prior holds the logits of another image model (sha256 "
-                         f"{made_with.group(1)}, not {image_sha256[:16]}): give --reference-photos")
+    if not weights.startswith(made_with.group(1)):
+        raise ZsclfError(f"the shipped photo prior holds the logits of another image model (weights sha256 "
+                         f"{made_with.group(1)}, not {weights[:16]}): give --reference-photos")
     rows = [cells for _, cells in table if cells and not cells[0].startswith("#")][1:]
     logits = np.full((len(rows), num_classes), -1e4, dtype=np.float32)
     try:
@@ -48,11 +57,12 @@ def prior_logits(image_sha256: str, num_classes: int = 1000) -> np.ndarray:
     return logits
 
 
-def prior_queries(conse: ConSE, image_sha256: str) -> np.ndarray:
-    """The reference photos as ConSE query vectors (exact for top-t <= 50), for the image model `image_sha256`."""
+def prior_queries(conse: ConSE, weights: str) -> np.ndarray:
+    """The reference photos as ConSE query vectors (exact for top-t <= 50), for the image model exported from
+    the weights with sha256 `weights`."""
     if conse.top_t > PRIOR_TOP:
         raise ZsclfError(f"the photo prior keeps each photo's top {PRIOR_TOP} classes: top-t {conse.top_t} is too many")
-    return logit_queries(conse, prior_logits(image_sha256, len(conse.seen)))
+    return logit_queries(conse, prior_logits(weights, len(conse.seen)))
 
 
 def logit_queries(conse: ConSE, logits: np.ndarray) -> np.ndarray:

@@ -17,11 +17,11 @@ import numpy as np
 from ..core.hubness import inverted_softmax_normaliser
 from ..core.vectors import normalize
 from ..index.meta import Calibration, QueryConSE, TextSpace
-from ..models.registry import ModelRef
+from ..models.registry import ModelRef, model_spec
 from ..models.text_encoder import TextEncoder
 from ..pipeline.projection import ConSE
 from ..pipeline.seen import seen_class_embeddings
-from .photo_prior import logit_queries, prior_queries
+from .photo_prior import logit_queries, prior_queries, weights_sha256
 
 SENTENCE_TEMPLATE = "name"  # sentences are embedded as written
 SENTENCE_QUERIES = QueryConSE(top_t=50, temperature=2.0, template="gloss")
@@ -49,7 +49,7 @@ def sentence_vectors(vectors: np.ndarray, text: TextEncoder, image: ModelRef, re
     (`reference_name` says where they came from); default: the prior."""
     conse = sentence_conse(text)
     if reference is None:
-        queries, what = prior_queries(conse, image.sha256), "the photo prior"
+        queries, what = prior_queries(conse, weights_sha256(model_spec(image.name, "image"))), "the photo prior"
     else:
         queries, what = logit_queries(conse, reference), reference_name
     vectors = normalize(vectors)

@@ -90,7 +90,7 @@ def score(embedded: EmbeddedPairs, alignment: Alignment) -> dict:
     return retrieval_report(sim - penalty[None, :], image_of, sim_t2i=sim)
 
 
-def sentence_index_score(embedded: EmbeddedPairs, image_sha256: str) -> dict | None:
+def sentence_index_score(embedded: EmbeddedPairs, weights: str) -> dict | None:
     """Photo -> sentence R@k as a sentence index ranks them (`build-index --sentences`, then `predict --index`):
     its ConSE, and each sentence's hubness corrected against the fixed photo prior, not the photos ranked
     (None when the prior is another image model's)."""
@@ -100,7 +100,7 @@ def sentence_index_score(embedded: EmbeddedPairs, image_sha256: str) -> dict | N
     conse = default_conse(SENTENCE_QUERIES.top_t, SENTENCE_QUERIES.temperature)
     photos = conse.project(embedded.features, embedded.logits)
     try:
-        reference = prior_queries(conse, image_sha256)
+        reference = prior_queries(conse, weights)
     except ZsclfError:
         return None
     bias = hubness_bias(embedded.sentences, reference)
@@ -129,7 +129,9 @@ def evaluate_retrieval(pairs_file: str | Path, alignment: Alignment | None = Non
               "projection": alignment.describe(), "hubness": alignment.describe_hubness(),
               **score(embedded, alignment), "baseline": {"projection": BASELINE.describe(), "hubness": "none",
                                                          **score(embedded, BASELINE)}}
-    index_score = sentence_index_score(embedded, model_spec(image_model, "image").sha256)
+    from ..learn.photo_prior import weights_sha256
+
+    index_score = sentence_index_score(embedded, weights_sha256(model_spec(image_model, "image")))
     if index_score is not None:
         report["sentence_index"] = index_score
     return report

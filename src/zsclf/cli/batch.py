@@ -17,6 +17,9 @@ def batch(
     workers: Annotated[int | None, typer.Option("--workers", min=1, help="Ray actors (default: as many as CPUs/GPUs and memory allow).")] = None,
     gpus_per_worker: Annotated[float, typer.Option("--gpus-per-worker", min=0, help="GPUs per Ray actor (>0: CUDA, decoding in CPU tasks).")] = 0.0,
     index: opt.Index = None,
+    labels: opt.Labels = None,
+    template: opt.OptionalTemplate = None,
+    label_prior: opt.LabelPrior = "auto",
     top_k: opt.TopK = 5,
     batch_size: opt.BatchSize = 32,
     threads: Annotated[int | None, typer.Option("--threads", min=1, help="Compute threads (local: default all cores; ray: per worker, default 1; with a decode stage: decoder threads per CPU task, default 1).")] = None,
@@ -40,7 +43,9 @@ def batch(
     from .reports import print_batch
     from .terminal import ProgressBars
 
-    config = ClassifierConfig(index, device.value, threads, model, projection, top_t, seen_gate, max_k=top_k)
+    index = opt.labels_or_index(index, labels, template, label_prior, model, quiet)
+    config = ClassifierConfig(index=index, device=device.value, threads=threads, image_model=model,
+                              projection=projection, top_t=top_t, seen_gate=seen_gate, max_k=top_k)
     request = BatchRequest(inputs, output, config, top_k, batch_size, exclude_seen, min_score, engine.value, address,
                            workers, gpus_per_worker, split_decode, part_rows, path_column, ship_models)
     with ProgressBars(quiet, "images") as progress:

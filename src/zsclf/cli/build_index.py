@@ -22,15 +22,19 @@ def build_index(
     space: Annotated[opt.Space, typer.Option("--space", help="text: label-embedding space; visual: the CNN's feature space (DEM); auto: visual with --examples, else text (chosen by measurement).")] = opt.Space.auto,
     projection: Annotated[Path | None, typer.Option("--projection", help="DeViSE projection (from `zsclf train`) for photo-taught labels in the text space.")] = None,
     sentences: Annotated[bool, typer.Option("--sentences", help="The labels are sentences (captions) to rank for photos: embedded as written, photos mixed from the CNN's top 50 classes, each sentence's hubness corrected against typical photos (docs/retrieval.md).")] = False,
-    reference_photos: Annotated[Path | None, typer.Option("--reference-photos", help="With --sentences: photos like the ones you will rank (a folder, at least 20) to correct hubness against, instead of the shipped typical photos.")] = None,
+    reference_photos: Annotated[Path | None, typer.Option("--reference-photos", help="Photos like the ones you will classify or rank (a folder, at least 20) to correct labels' or sentences' hubness against, instead of the shipped typical photos.")] = None,
+    label_prior: opt.LabelPrior = "auto",
+    model: opt.Model = None,
     threads: opt.Threads = None,
     quiet: opt.Quiet = False,
 ) -> None:
     """Embed labels (names and/or example photos) and write a searchable index folder."""
     from ..learn.builder import BuildRequest, make_index
 
-    request = BuildRequest(labels, examples, output, template, kind.value, space.value, shots, seed, projection, threads,
-                           sentences, reference_photos)
+    request = BuildRequest(labels=labels, examples=examples, output=output, template=template, kind=kind.value,
+                           space=space.value, shots=shots, seed=seed, projection=projection, threads=threads,
+                           sentences=sentences, reference_photos=reference_photos, label_prior=label_prior,
+                           model=model)
     with ProgressBars(quiet, "items") as progress:
         outcome = make_index(request, progress)
     for line in outcome.notes:
@@ -39,6 +43,8 @@ def build_index(
     recall = f", HNSW recall@10 vs exact: {meta.hnsw_recall_at_10:.3f}" if meta.hnsw_recall_at_10 is not None else ""
     taught = (f", {meta.photos.labels} taught by {meta.photos.photos} photos" if meta.photos else
               ", sentences" if meta.queries else "")
+    if meta.label_prior is not None:
+        taught += f", label prior: {meta.label_prior.method or 'none'} ({meta.label_prior.reason})"
     if not quiet:
         note(f"wrote {outcome.output} ({meta.count} labels{taught}, {meta.space} space, {meta.kind}{recall})")
     elif recall:

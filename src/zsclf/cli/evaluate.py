@@ -14,6 +14,9 @@ from .terminal import ProgressBars
 def evaluate(
     data: Annotated[Path, typer.Argument(help="Image-folder tree (folder name = label) or a TSV/CSV manifest (path, label and/or id).")],
     index: opt.Index = None,
+    labels: opt.Labels = None,
+    template: opt.OptionalTemplate = None,
+    label_prior: opt.LabelPrior = "auto",
     only: Annotated[str | None, typer.Option("--only", help="Keep samples whose path starts with this (e.g. test/).")] = None,
     exclude_seen: opt.ExcludeSeen = False,
     top_t: opt.TopT = None,
@@ -37,13 +40,15 @@ def evaluate(
     from .reports import print_eval, print_json
 
     samples = read_dataset(data, only)
-    clf = Classifier.from_config(ClassifierConfig(index, device.value, opt.clamped_threads(threads), model, projection,
-                                                  top_t, seen_gate, seen_penalty=seen_penalty))
+    index = opt.labels_or_index(index, labels, template, label_prior, model, quiet or as_json)
+    clf = Classifier.from_config(ClassifierConfig(
+        index=index, device=device.value, threads=opt.clamped_threads(threads), image_model=model,
+        projection=projection, top_t=top_t, seen_gate=seen_gate, seen_penalty=seen_penalty))
     with ProgressBars(quiet or as_json, "images") as progress:
         report = run(clf, samples, exclude_seen=exclude_seen, batch_size=batch_size, hypernyms=read_hypernyms(),
                      progress=progress, hedge=hedge or (), hedge_rule=hedge_rule.value)
     report["data"] = str(data)
-    report["index"] = str(index or "default")
+    report["index"] = f"--labels {labels}" if labels is not None else str(index or "default")
     print_json(report) if as_json else print_eval(report)
     if report["failed"]:
         raise typer.Exit(1)

@@ -63,6 +63,8 @@ Json = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
 TEMPLATE_HELP = "Text embedded per label: gloss (name: description, else name), name, photo, lemmas, or a format string with {name}."
 Template = Annotated[str, typer.Option("--template", help=TEMPLATE_HELP)]
 OptionalTemplate = Annotated[str | None, typer.Option("--template", help=TEMPLATE_HELP + " Default: gloss.")]
+Labels = Annotated[str | None, typer.Option("--labels", help="Your own labels instead of an index: a comma-separated list (\"cat, dog, red car\") or a label file; embedded once, then cached.")]
+LabelPrior = Annotated[str, typer.Option("--label-prior", help="Correct text labels' hubness against typical photos: auto (where it measurably helps), off, or a method (docs/label_prior.md).")]
 Db = Annotated[Path | None, typer.Option("--db", help="Photo collection file (default: $ZSCLF_COLLECTION, else ~/.local/share/zsclf/photos.db).")]
 
 
@@ -75,3 +77,27 @@ def clamped_threads(requested: int | None) -> int:
     if why:
         note(why)
     return threads
+
+
+def labels_or_index(index: Path | None, labels: str | None, template: str | None = None, label_prior: str = "auto",
+                    model: str | None = None, quiet: bool = False) -> Path | None:
+    """The index folder to use: `--index`, or the cached index of `--labels` (built now when it is new), or None for
+    the default; `--template`/`--label-prior` only go with `--labels`."""
+    from ..errors import ZsclfError
+    from .terminal import note
+
+    if labels is None:
+        if template is not None or label_prior != "auto":
+            raise ZsclfError("--template and --label-prior describe --labels: give --labels, or build an index "
+                             "with `zsclf build-index` and pass --index")
+        return index
+    if index is not None:
+        raise ZsclfError("--labels and --index exclude each other: give one")
+    from ..learn.label_cache import labels_index
+
+    own = labels_index(labels, template, label_prior, model)
+    for line in own.notes:
+        note(line)
+    if not own.cached and not quiet:
+        note(f"embedded {own.labels} labels (cached for the next run)")
+    return own.folder

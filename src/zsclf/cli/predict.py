@@ -13,6 +13,9 @@ from .terminal import note
 def predict(
     inputs: Annotated[list[str], typer.Argument(help="Image files, folders (walked recursively), or - to read paths from stdin.")],
     index: opt.Index = None,
+    labels: opt.Labels = None,
+    template: opt.OptionalTemplate = None,
+    label_prior: opt.LabelPrior = "auto",
     top_k: opt.TopK = 5,
     fmt: Annotated[opt.Format | None, typer.Option("--format", "-f", help="Output format (default: table on a terminal, else jsonl).")] = None,
     batch_size: opt.BatchSize = 32,
@@ -35,8 +38,11 @@ def predict(
     from ..pipeline.classifier import Classifier, ClassifierConfig
     from .render import write_results
 
-    clf = Classifier.from_config(ClassifierConfig(index, device.value, opt.clamped_threads(threads), model, projection,
-                                                  top_t, seen_gate, top_k, hedge, hedge_rule.value, seen_penalty))
+    index = opt.labels_or_index(index, labels, template, label_prior, model)
+    clf = Classifier.from_config(ClassifierConfig(
+        index=index, device=device.value, threads=opt.clamped_threads(threads), image_model=model,
+        projection=projection, top_t=top_t, seen_gate=seen_gate, max_k=top_k, hedge=hedge,
+        hedge_rule=hedge_rule.value, seen_penalty=seen_penalty))
     if verbose:
         note(f"encoder {clf.encoder.name} on {clf.devices['encoder']}, search on {clf.devices['search']}, "
              f"index {clf.index.meta.source} ({len(clf.index)} labels)")

@@ -70,10 +70,15 @@ def print_eval(report: dict) -> None:
                       f"{', excluding seen classes' if report['exclude_seen'] else ''})")
         table = Table("metric", *report["hit"].keys())
         table.add_row("hit", *(f"{v:.3f}" for v in report["hit"].values()))
+        table.add_row("balanced accuracy (mean per class)", f"{report['mean_per_class_accuracy']:.3f}",
+                      *[""] * (len(report["hit"]) - 1))
         if "hp" in report:
             table.add_row("hierarchical precision", *(f"{v:.3f}" for v in report["hp"].values()))
         console.print(table)
-        console.print(f"mean per-class accuracy: {report['mean_per_class_accuracy']:.3f}")
+        if skew := report.get("skew"):
+            console.print(f"skew: {skew['label']} answered for {skew['answered_share']:.1%} of photos, "
+                          f"{skew['ratio']:.2f}x its true share ({skew['true_share']:.1%}); most answered: "
+                          f"{skew['most_answered']} ({skew['most_answered_share']:.1%})", markup=False)
         if "cnn_softmax" in report:
             ref = report["cnn_softmax"]
             console.print(f"CNN's own softmax over its 1,000 classes ({ref['images']} images): "

@@ -142,6 +142,27 @@ def read_labels(path: str | Path) -> LabelSet:
     )
 
 
+def label_list(text: str, what: str = "--labels") -> LabelSet:
+    """Labels given inline, separated by commas ("cat, dog, red car"): trimmed, blanks and repeats dropped
+    (counted); fewer than two labels is an error (one label would be every photo's answer)."""
+    names = [_tidy(part) for part in text.split(",")]
+    unique = list(dict.fromkeys(n for n in names if n))
+    if len(unique) < 2:
+        raise ZsclfError(f"{what} {text!r}: give at least two labels separated by commas, or a label file "
+                         "(no file of that name exists)")
+    return LabelSet(names=unique, dropped_blank=sum(1 for n in names if not n),
+                    dropped_duplicates=sum(1 for n in names if n) - len(unique))
+
+
+def read_labels_option(value: str, what: str = "--labels") -> LabelSet:
+    """`--labels`: a label file when a file of that name exists (anything `read_labels` reads), else an inline
+    comma-separated list (`label_list`)."""
+    path = Path(value).expanduser()
+    if path.exists() or path.is_symlink():
+        return read_labels(path)
+    return label_list(value, what)
+
+
 def imagenet1k() -> LabelSet:
     """The 1,000 ImageNet-1K training classes in the CNN's logit order."""
     return read_labels(paths.labels_dir() / "imagenet1k.tsv")

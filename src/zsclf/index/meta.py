@@ -52,6 +52,15 @@ class Calibration:
 
 
 @dataclass(frozen=True)
+class LabelPriorChoice:
+    """What a text-label index decided about the label-prior (hubness) correction (learn.label_correction):
+    the method applied (None: plain cosine) and why, with the statistic the decision rested on."""
+
+    reason: str
+    method: str | None = None
+
+
+@dataclass(frozen=True)
 class TextToVisual:
     """How text labels were mapped into the visual space."""
 
@@ -160,6 +169,7 @@ class IndexMeta:
     files: dict[str, FileCheck] | None = None  # index.faiss and labels.tsv (format 2; written by save_index)
     hedging: HedgingModel | None = None  # added by `zsclf calibrate` as a new version of the index
     queries: QueryConSE | None = None  # sentence indexes: the ConSE their photos want (else top-10 at 1)
+    label_prior: LabelPriorChoice | None = None  # text-label indexes: the hubness correction (see `calibration`)
 
     @property
     def text_space(self) -> TextSpace:

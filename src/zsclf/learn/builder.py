@@ -53,6 +53,7 @@ from ..version import __version__
 from .calibration import calibrate, hnsw_recall
 from .examples import ExampleSet, read_examples
 from .features import encode_images
+from .label_correction import check_label_prior, correct_labels
 from .sentence_index import (
     MIN_REFERENCE_PHOTOS,
     SENTENCE_QUERIES,
@@ -78,7 +79,9 @@ class BuildRequest:
     projection: Path | None = None  # DeViSE file placing example photos in the text space
     threads: int | None = None
     sentences: bool = False  # labels are sentences to rank for photos (learn.sentence_index)
-    reference_photos: Path | None = None  # sentences: photos (a folder or one) to correct hubness against
+    reference_photos: Path | None = None  # photos (a folder or one) to correct hubness against (sentences, labels)
+    label_prior: str = "auto"  # text labels: auto, off or a method (learn.label_correction)
+    model: str | None = None  # image model for photos, the visual space and the prior (default: the manifest's)
 
     def resolved_space(self) -> str:
         """The space to build in, after checking the options that depend on it."""
@@ -94,8 +97,13 @@ class BuildRequest:
         space = ("visual" if self.examples else "text") if self.space == "auto" else self.space
         if self.sentences and (self.examples or space != "text"):
             raise ZsclfError("--sentences ranks sentences by their text: it takes no --examples and no --space visual")
-        if self.reference_photos and not self.sentences:
-            raise ZsclfError("--reference-photos is for sentence indexes: add --sentences")
+        check_label_prior(self.label_prior)
+        if self.reference_photos and not (self.sentences or (self.labels and space == "text")):
+            raise ZsclfError("--reference-photos corrects text labels or sentences: give a label file (text space)")
+        if self.reference_photos and self.label_prior == "off" and not self.sentences:
+            raise ZsclfError("--reference-photos is what --label-prior corrects against: it does nothing with off")
+        if self.sentences and self.label_prior not in ("auto", "off"):
+            raise ZsclfError("--label-prior is for label indexes: a sentence index has its own correction")
         if self.reference_photos and not self.reference_photos.exists():
             raise ZsclfError(f"--reference-photos {self.reference_photos}: no such file or folder")
         if self.projection and not (self.examples and space == "text"):
@@ -137,7 +145,7 @@ def make_index(request: BuildRequest, progress: Progress | None = None) -> Build
     text = TextEncoder.load(config=SessionConfig(device="cpu", threads=request.threads))
     encoder = None
     if examples or space == "visual" or request.reference_photos:  # single-threaded runs, batches in parallel
-        encoder = ImageEncoder.load(config=SessionConfig(device="cpu", threads=1))
+        encoder = ImageEncoder.load(request.model, SessionConfig(device="cpu", threads=1))
     reference = None
     if request.reference_photos:
         assert encoder is not None
@@ -149,27 +157,28 @@ def make_index(request: BuildRequest, progress: Progress | None = None) -> Build
         devise = load_projection(request.projection)
     source = (request.labels or request.examples).name  # type: ignore[union-attr]
     template = request.template or DEFAULT_TEMPLATE
-    index = build_index(labels, text, template, request.kind, space, examples, encoder, devise, progress, source,
-                        request.sentences, reference)
+    index = build_index(labels, text, template, request.kind, space, examples=examples, encoder=encoder,
+                        projection=devise, progress=progress, source=source, sentences=request.sentences,
+                        reference=reference, label_prior=request.label_prior, image_model=request.model)
     save_index(index, output)
     return BuildOutcome(index, output, space, notes)
 
 def build_index(labels: LabelSet | None, text: TextEncoder, template: str = DEFAULT_TEMPLATE, kind: str = "flat",
                 space: str = "text", examples: ExampleSet | None = None, encoder: ImageEncoder | None = None,
                 projection: LinearProjection | None = None, progress: Progress | None = None,
-                source: str = "", sentences: bool = False,
-                sentence_reference: tuple[np.ndarray, str] | None = None) -> LabelIndex:
+                source: str = "", sentences: bool = False, reference: tuple[np.ndarray, str] | None = None,
+                label_prior: str = "auto", image_model: str | None = None) -> LabelIndex:
     """Embed text labels and/or photo-taught labels into one index in the text or visual space.
 
     The template really embedded is decided here (`gloss` without descriptions is `name`) and
     recorded, so that ConSE embeds its seen classes the same way. `sentences`: the labels are sentences
-    to rank for photos, embedded as written (learn.sentence_index); `sentence_reference`: (CNN logits of photos
-    to correct their hubness against, where they came from), default the shipped photo prior.
+    to rank for photos, embedded as written (learn.sentence_index). Text labels alone (no photos, text space)
+    get the label-prior correction `label_prior` asks for (auto, off or a method; learn.label_correction).
+    `reference`: (CNN logits of photos to correct sentences' or labels' hubness against, where they came from),
+    default the shipped photo prior of `image_model` (default: the manifest's image model).
     """
     if space not in SPACES:
         raise ZsclfError(f"unknown space {space!r}: choose text or visual")
-    if sentence_reference is not None and not sentences:
-        raise ZsclfError("reference photos are for sentence indexes")
     labels, replaced = _split_labels(labels, examples)
     if not labels and examples is None:
         raise ZsclfError("nothing to index: give a label file and/or --examples")
@@ -190,10 +199,10 @@ def build_index(labels: LabelSet | None, text: TextEncoder, template: str = DEFA
         parts.append(vectors)
         ids += labels.ids
         parents += labels.parents
-    reference = photos = transform = None
+    photo_queries = photos = transform = None
     if examples is not None:
         assert encoder is not None
-        protos, reference, transform, used = _photo_vectors(examples, encoder, text, text_space, space, projection,
+        protos, photo_queries, transform, used = _photo_vectors(examples, encoder, text, text_space, space, projection,
                                                             bool(parts), progress)
         parts.append(protos)
         ids += examples.ids
@@ -201,14 +210,20 @@ def build_index(labels: LabelSet | None, text: TextEncoder, template: str = DEFA
         photos = PhotoLabels(len(examples.names), examples.count, replaced, used)
     vectors = np.vstack(parts)
     calibration = None
-    if reference is not None and len(parts) > 1:  # text-taught and photo-taught labels side by side
-        vectors, calibration = calibrate(vectors, reference)
+    if photo_queries is not None and len(parts) > 1:  # text-taught and photo-taught labels side by side
+        vectors, calibration = calibrate(vectors, photo_queries)
     image = None  # the image model whose outputs the vectors depend on (a sentence index: its biases)
-    if encoder is not None and (examples or space == "visual" or sentence_reference is not None):
+    if encoder is not None and (examples or space == "visual" or (sentences and reference is not None)):
         image = encoder.ref
     if sentences:
-        image = image or model_spec(None, "image").ref("features")
-        vectors, calibration = sentence_vectors(vectors, text, image, *(sentence_reference or (None, "")))
+        image = image or model_spec(image_model, "image").ref("features")
+        vectors, calibration = sentence_vectors(vectors, text, image, *(reference or (None, "")))
+    prior_choice = None
+    if labels and examples is None and space == "text" and not sentences:
+        vectors, calibration, prior_choice = correct_labels(vectors, text, text_space, label_prior, image_model,
+                                                            reference)
+        if calibration is not None:  # the corrections are one image model's: index and photos must match
+            image = encoder.ref if encoder is not None else model_spec(image_model, "image").ref("features")
     meta = IndexMeta(
         format=FORMAT_VERSION, kind=kind, metric="inner_product", dim=vectors.shape[1], count=len(names),
         space=space, template=template, text_encoder=text.ref, created=now(), source=source,
@@ -217,7 +232,7 @@ def build_index(labels: LabelSet | None, text: TextEncoder, template: str = DEFA
         projection=ProjectionRef("devise", projection.sha256) if projection is not None else None,
         visual_transform=transform or ("centre" if space == "visual" else None),
         text_to_visual=text_to_visual, photos=photos, calibration=calibration,
-        queries=SENTENCE_QUERIES if sentences else None)
+        queries=SENTENCE_QUERIES if sentences else None, label_prior=prior_choice)
     index = LabelIndex.build(vectors, names, ids, meta, normalise=calibration is None, parents=parents)
     if kind == "hnsw":
         exact = LabelIndex.build(vectors, names, ids, meta.with_(kind="flat"), normalise=calibration is None)

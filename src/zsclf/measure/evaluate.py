@@ -80,6 +80,20 @@ def mean_per_class_accuracy(top1: np.ndarray, truth: np.ndarray) -> float:
     return float(np.mean([(top1[truth == c] == c).mean() for c in classes])) if len(classes) else float("nan")
 
 
+def answer_skew(top1: np.ndarray, truth: np.ndarray, names: Sequence[str]) -> dict:
+    """How much the answers lean on one label: the label whose share of top-1 answers is the largest multiple of
+    its share of the true labels (labels that are some photo's truth only), and the most given label."""
+    if not len(truth):
+        return {}
+    answered = Counter(top1.tolist())
+    true = Counter(truth.tolist())
+    ratio, label = max((answered[c] / n, c) for c, n in true.items())
+    most, count = answered.most_common(1)[0]
+    n = len(truth)
+    return {"label": names[label], "ratio": ratio, "answered_share": answered[label] / n, "true_share": true[label] / n,
+            "most_answered": names[most], "most_answered_share": count / n}
+
+
 def confusions(top1: np.ndarray, truth: np.ndarray, names: Sequence[str], most: int = 10) -> list[dict]:
     """The most frequent (true, predicted) pairs among top-1 mistakes."""
     pairs = Counter((int(t), int(p)) for t, p in zip(truth, top1, strict=True) if t != p)
@@ -132,6 +146,7 @@ def evaluate(clf, samples: Sequence[Sample], ks: Sequence[int] = HIT_KS, exclude
         "exclude_seen": exclude_seen, "projection": clf.projection.name,
         "hit": {f"@{k}": v for k, v in hit_at_k(top, truth, ks).items()},
         "mean_per_class_accuracy": mean_per_class_accuracy(top[:, 0], truth) if len(keep) else float("nan"),
+        "skew": answer_skew(top[:, 0], truth, index.names) if len(keep) else {},
         "confusions": confusions(top[:, 0], truth, index.names) if len(keep) else [],
     }
     truth_ids = [index.ids[t] for t in truth]

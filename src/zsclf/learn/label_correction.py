@@ -1,0 +1,62 @@
+"""The label-prior (hubness) correction of a text-label index, decided and computed at build time.
+
+A few label vectors sit close to the ConSE query of almost any photo and take most answers (hubness:
+Dinu et al. 2015; Zhang, Xiang & Gong 2017). Each label's score is corrected against reference photos —
+the shipped photo prior (learn.photo_prior: 1,000 everyday photos as the CNN sees them) or the user's own
+(`--reference-photos`) — by a per-label affine map stored in the index ([v * scale, -offset]; queries get
+a 1 appended, pipeline.projection.Calibrated), so prediction costs nothing more. Which method, and whether
+at all, is decided by learn.label_prior from what the label set looks like (measured in docs/label_prior.md).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import ZsclfError
+from ..index.meta import Calibration, LabelPriorChoice, TextSpace
+from ..models.registry import model_spec
+from ..models.text_encoder import TextEncoder
+from ..pipeline.projection import DEFAULT_TOP_T, ConSE
+from ..pipeline.seen import seen_class_embeddings
+from .label_prior import METHODS, default_correction, label_prior_rows
+from .photo_prior import logit_queries, prior_queries, weights_sha256
+
+LABEL_PRIORS = ("auto", "off", *METHODS)
+AUTO_MAX_LABELS = 1000  # auto decides for the user's own label sets; larger ones (the 21K index) stay plain
+# unless a method is named: their hedging fits and published figures are for plain cosine scores
+
+
+def check_label_prior(mode: str) -> str:
+    """`mode` if it is auto, off or a method name, else one clear error."""
+    if mode not in LABEL_PRIORS:
+        raise ZsclfError(f"--label-prior must be one of {', '.join(LABEL_PRIORS)}, not {mode!r}")
+    return mode
+
+
+def correct_labels(vectors: np.ndarray, text: TextEncoder, space: TextSpace, mode: str = "auto",
+                   image_model: str | None = None, reference: tuple[np.ndarray, str] | None = None
+                   ) -> tuple[np.ndarray, Calibration | None, LabelPriorChoice | None]:
+    """(rows to store, their Calibration or None for plain vectors, the decision to record) for normalised
+    label vectors embedded in `space`. `reference`: (CNN logits of the user's reference photos, where they came
+    from); default: the photo prior of `image_model`."""
+    check_label_prior(mode)
+    if mode == "off":
+        return vectors, None, LabelPriorChoice("off (asked for)")
+    if mode == "auto" and len(vectors) > AUTO_MAX_LABELS:
+        return vectors, None, None  # not considered: see AUTO_MAX_LABELS
+    conse = ConSE(seen_class_embeddings(space, text.embed), DEFAULT_TOP_T)  # the queries the index will get
+    if reference is None:
+        try:
+            queries = prior_queries(conse, weights_sha256(model_spec(image_model, "image")))
+        except ZsclfError as exc:
+            if mode != "auto":
+                raise
+            return vectors, None, LabelPriorChoice(f"not applied: {exc}")
+        what = f"the photo prior ({len(queries)} everyday photos)"
+    else:
+        queries, what = logit_queries(conse, reference[0]), reference[1]
+    method, reason = default_correction(vectors, queries) if mode == "auto" else (mode, "asked for")
+    if method is None:
+        return vectors, None, LabelPriorChoice(reason)
+    rows, description = label_prior_rows(vectors, queries, method)
+    return rows, Calibration(f"{description} ({what})", len(queries)), LabelPriorChoice(reason, method)

@@ -117,6 +117,12 @@ def test_bad_label_options_are_one_line_exit_2(models_ready, args, message):
     assert message in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
 
 
+def test_a_long_inline_list_is_not_taken_for_a_file_name(models_ready):
+    many = [f"thing number {i}" for i in range(60)]  # longer than a file name may be
+    rows = _jsonl(run_cli("predict", CAT, "--labels", _labels("cat", *many), "-k", "1", expect=0))
+    assert rows[0]["predictions"][0]["label"] == "cat"
+
+
 def test_a_label_file_that_is_a_folder_is_refused(models_ready, tmp_path):
     proc = run_cli("predict", CAT, "--labels", str(tmp_path), expect=2)
     assert str(tmp_path) in proc.stderr

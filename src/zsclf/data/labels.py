@@ -158,9 +158,11 @@ def read_labels_option(value: str, what: str = "--labels") -> LabelSet:
     """`--labels`: a label file when a file of that name exists (anything `read_labels` reads), else an inline
     comma-separated list (`label_list`)."""
     path = Path(value).expanduser()
-    if path.exists() or path.is_symlink():
-        return read_labels(path)
-    return label_list(value, what)
+    try:
+        is_file = path.exists() or path.is_symlink()
+    except (OSError, ValueError):  # too long for a file name, or a NUL in it: a list
+        is_file = False
+    return read_labels(path) if is_file else label_list(value, what)
 
 
 def imagenet1k() -> LabelSet:

@@ -129,12 +129,17 @@ def test_search_weight_must_be_finite_and_sensible(collection, weight):
     (["batch", "P", "-o", "OUT", "--engine", "ray", "--gpus-per-worker", "inf"], "--gpus-per-worker must be a finite"),
     (["batch", "P", "-o", "OUT", "--min-score", "nan"], "--min-score must be a finite number"),
     (["predict", str(IMAGES / "coffee.png"), "--seen-penalty", "inf"], "--seen-penalty must be a finite number"),
+    (["eval", "M", "--hedge", "nan"], "--hedge must be a probability in (0, 1], not nan"),  # not "use another rule"
+    (["train", "--pairs", "P", "-o", "OUT", "--lr", "nan"], "--lr must be a finite number >= 0, not nan"),
+    (["train", "--pairs", "P", "-o", "OUT", "--margin", "inf"], "--margin must be a finite number >= 0, not inf"),
 ])
 def test_numeric_options_that_would_give_nonsense_are_one_line(default_index, tmp_path, args, needle):
     (tmp_path / "empty").mkdir()
     (tmp_path / "pairs.tsv").write_text(f"image\tcaption\n{IMAGES / 'coffee.png'}\tcoffee\n"
                                         f"{IMAGES / 'chelsea.png'}\ta cat\n")
-    swap = {"P": str(tmp_path / "pairs.tsv"), "EMPTY/": f"{tmp_path / 'empty'}/", "OUT": str(tmp_path / "out")}
+    (tmp_path / "m.tsv").write_text(f"path\tlabel\n{IMAGES / 'coffee.png'}\tespresso\n")
+    swap = {"P": str(tmp_path / "pairs.tsv"), "M": str(tmp_path / "m.tsv"), "EMPTY/": f"{tmp_path / 'empty'}/",
+            "OUT": str(tmp_path / "out")}
     before = snapshot(tmp_path)
     proc = run_cli(*(swap.get(a, a) for a in args))
     check_messages(proc, 2, needle.replace("EMPTY/", swap["EMPTY/"]))

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from ..core import paths as locations
 from ..core.progress import Progress, counter
-from ..errors import ZsclfError
+from ..errors import ZsclfError, check_number
 from ..pipeline.classifier import Classifier, ClassifierConfig, query_top_t
 from ..pipeline.result_table import arrow_text
 from ..version import __version__
@@ -49,8 +49,8 @@ class BatchRequest:
             raise ZsclfError("--part-rows, --batch-size and --top-k must be at least 1")
         if self.workers is not None and self.workers < 1:
             raise ZsclfError(f"--workers must be at least 1, not {self.workers}")
-        if self.gpus_per_worker < 0:
-            raise ZsclfError(f"--gpus-per-worker must not be negative, not {self.gpus_per_worker}")
+        check_number("--gpus-per-worker", self.gpus_per_worker, at_least=0)
+        check_number("--min-score", self.min_score)
         ray_only = {"--address": self.address, "--workers": self.workers, "--gpus-per-worker": self.gpus_per_worker,
                     "--split-decode": self.split_decode, "--ship-models": self.ship_models}
         if self.engine == "local" and (given := [name for name, value in ray_only.items() if value]):

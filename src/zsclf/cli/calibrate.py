@@ -29,10 +29,12 @@ def calibrate(
     """Fit calibrated probabilities for --hedge, P(seen) for --seen-gate and --seen-penalty on labelled photos;
     store them in the index (a new version) or, with -o, in a file. Never fit on the photos you evaluate on."""
     from ..core import paths
+    from ..errors import check_number
     from ..learn.calibrate import run_calibration
     from ..pipeline.classifier import Classifier, ClassifierConfig
     from .reports import print_calibration, print_json
 
+    check_number("--seen-penalty", seen_penalty)  # before the models load: NaN would be stored in the index
     clf = Classifier.from_config(ClassifierConfig(index, device.value, threads, model, projection, top_t,
                                                   seen_penalty=0.0))
     with ProgressBars(quiet or as_json, "images") as progress:

@@ -19,7 +19,7 @@ def eval_retrieval(
     hubness: Annotated[str, typer.Option("--hubness", help="Hubness correction of photo → sentence ranking against the photos themselves: inverted-softmax, csls or none.")] = "inverted-softmax",
     beta: Annotated[float, typer.Option("--beta", help="Inverted softmax: inverse temperature β.")] = 20.0,
     csls_k: Annotated[int, typer.Option("--csls-k", min=1, help="CSLS: nearest reference photos per sentence.")] = 10,
-    folds: Annotated[int, typer.Option("--folds", min=0, help="Measure `train --pairs` by k-fold cross-validation over the photos (each photo embedded by a map trained without it); 0: no training.")] = 0,
+    folds: Annotated[int, typer.Option("--folds", min=0, help="Measure `train --pairs` by k-fold cross-validation over the photos (each photo embedded by a map trained without it); 0: no training; else at least 2.")] = 0,
     model: opt.Model = None,
     as_json: opt.Json = False,
     quiet: opt.Quiet = False,

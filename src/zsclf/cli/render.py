@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, TextIO
 
 import typer
 
-from .terminal import error
+from .terminal import error, plain
 
 if TYPE_CHECKING:  # not at run time: `search` writes through here without importing the classifier
     from ..pipeline.classifier import Result
@@ -90,7 +90,7 @@ class DelimitedWriter:
 
 
 class TableWriter:
-    """A Rich table: one block of rows per image, errors in red."""
+    """A Rich table: one block of rows per image, errors in red; every path, label and id shown verbatim."""
 
     streaming = False
     columns: tuple[tuple[str, str], ...] = (("image", "left"), ("#", "right"), ("label", "left"), ("id", "left"),
@@ -105,20 +105,19 @@ class TableWriter:
 
     def add_rows(self, table, result, last: bool) -> None:
         """The rows of one result (`last`: no section line after it)."""
+        path = plain(result.path)
         if result.error is not None:
-            table.add_row(result.path, "", f"[red]error: {result.error}[/red]", "", "", end_section=True)
+            table.add_row(path, "", f"[red]error: {plain(result.error)}[/red]", "", "", end_section=True)
             return
-        from rich.markup import escape
-
         preds, hedged = result.predictions or [], getattr(result, "hedged", None)
         for rank, pred in enumerate(preds, start=1):
-            table.add_row(result.path if rank == 1 else "", str(rank), pred.label, pred.id,
+            table.add_row(path if rank == 1 else "", str(rank), plain(pred.label), plain(pred.id),
                           f"{pred.score:.3f}", end_section=rank == len(preds) and not last and hedged is None)
         if not preds:
-            table.add_row(result.path, "", "[dim](no label above --min-score)[/dim]", "", "")
+            table.add_row(path, "", "[dim](no label above --min-score)[/dim]", "", "")
         if hedged is not None:
-            table.add_row("", "hedged", f"[bold]{escape(hedged.label)}[/bold] [dim](depth {hedged.depth})[/dim]",
-                          hedged.id, f"{hedged.probability:.3f}", end_section=not last)
+            table.add_row("", "hedged", f"[bold]{plain(hedged.label)}[/bold] [dim](depth {hedged.depth})[/dim]",
+                          plain(hedged.id), f"{hedged.probability:.3f}", end_section=not last)
 
     def close(self) -> None:
         from rich.console import Console
@@ -130,7 +129,7 @@ class TableWriter:
         for i, result in enumerate(self.results):
             self.add_rows(table, result, last=i == len(self.results) - 1)
         width = None if self.stream.isatty() else 10_000  # a pipe or file: never wrap paths
-        Console(file=self.stream, soft_wrap=False, width=width).print(table)
+        Console(file=self.stream, soft_wrap=False, width=width, emoji=False).print(table)
 
 
 def make_writer(fmt: str, stream: TextIO | None = None, kinds: tuple[type, type, type] | None = None,

@@ -12,6 +12,7 @@ from functools import partial
 
 from ..collection.collection import Hit
 from .render import DelimitedWriter, JsonlWriter, TableWriter, make_writer
+from .terminal import plain
 
 
 @dataclass
@@ -48,11 +49,12 @@ class SearchTable(TableWriter):
     columns = (("query", "left"), ("#", "right"), ("photo", "left"), ("score", "right"))
 
     def add_rows(self, table, result: SearchResult, last: bool) -> None:
+        query = plain(result.query)
         for rank, hit in enumerate(result.hits, start=1):
-            table.add_row(result.query if rank == 1 else "", str(rank), hit.path, f"{hit.score:.3f}",
+            table.add_row(query if rank == 1 else "", str(rank), plain(hit.path), f"{hit.score:.3f}",
                           end_section=rank == len(result.hits) and not last)
         if not result.hits:
-            table.add_row(result.query, "", "[dim](the collection is empty)[/dim]", "")
+            table.add_row(query, "", "[dim](the collection is empty)[/dim]", "")
 
 
 make_search_writer = partial(make_writer, kinds=(SearchJsonl, SearchDelimited, SearchTable))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from .terminal import stdout_console, write_stdout
+from .terminal import plain, stdout_console, write_stdout
 
 
 def print_json(data: dict) -> None:
@@ -29,30 +29,32 @@ def print_info(data: dict) -> None:
         console.print("packages: " + ", ".join(f"{k} {v}" for k, v in data["packages"].items()))
         ort_info = data["onnxruntime"]
         console.print(f"onnxruntime providers available: {', '.join(ort_info['available'])}")
-        problem = f"  ({ort_info['error']})" if "error" in ort_info else ""
+        problem = f"  ({plain(ort_info['error'])})" if "error" in ort_info else ""
         console.print(f"onnxruntime providers in use:    {', '.join(ort_info['in_use'] or ['-'])} "
                       f"-> encoder runs on {ort_info['device'] or '?'}{problem}")
         fi = data["faiss"]
         console.print(f"faiss {fi['version']}: {'GPU' if fi['gpu_build'] else 'CPU'} build, {fi['gpus']} GPU(s), "
                       f"search runs on {fi['search_device']}")
         for key, value in data["locations"].items():
-            console.print(f"{key + ':':<15} {value}")
+            console.print(f"{key + ':':<15} {plain(value)}")
         models = data["models"]
         if "error" in models:
-            console.print(f"[red]models: {models['error']}[/red]")
+            console.print(f"[red]models: {plain(models['error'])}[/red]")
         for name, m in models.items() if "error" not in models else []:
             state = "missing" if not m["present"] else {True: "sha256 ok", False: "[red]sha256 MISMATCH[/red]",
                                                          None: "present"}[m.get("sha256_ok")]
             size = f"{m['bytes'] / 1e6:.1f} MB" if m.get("bytes") else ""
-            console.print(f"model {name} ({m['kind']}): {m['file']} {size} {state} [dim]{m['sha256'][:16]}[/dim]")
+            console.print(f"model {plain(name)} ({m['kind']}): {plain(m['file'])} {size} {state} "
+                          f"[dim]{m['sha256'][:16]}[/dim]")
         idx = data["index"]
         if "error" in idx:
-            console.print(f"[yellow]index: {idx['error']}[/yellow]")
+            console.print(f"[yellow]index: {plain(idx['error'])}[/yellow]")
         else:
             meta = idx["meta"]
-            console.print(f"index {idx['path']}: {meta['count']} labels, {meta['dim']}-d {meta['kind']} "
-                          f"{meta['space']} space, template {meta.get('template')!r}, text encoder "
-                          f"{meta['text_encoder']['name']}, built {meta.get('created')}, version {idx.get('version')}"
+            console.print(f"index {plain(idx['path'])}: {meta['count']} labels, {meta['dim']}-d {meta['kind']} "
+                          f"{meta['space']} space, template {plain(repr(meta.get('template')))}, text encoder "
+                          f"{plain(meta['text_encoder']['name'])}, built {meta.get('created')}, version "
+                          f"{idx.get('version')}"
                           + (", files ok" if idx.get("files_ok") else "")
                           + (f", sentences (queries: ConSE top-{meta['queries']['top_t']}, temperature "
                              f"{meta['queries']['temperature']:g}; {meta['calibration']['method']})"
@@ -65,8 +67,8 @@ def print_eval(report: dict) -> None:
     from rich.table import Table
 
     with stdout_console(highlight=False) as console:
-        console.print(f"[bold]{report['data']}[/bold]: {report['evaluated']} of {report['images']} images evaluated "
-                      f"against {report['labels_in_index']} labels ({report['projection']}"
+        console.print(f"[bold]{plain(report['data'])}[/bold]: {report['evaluated']} of {report['images']} images "
+                      f"evaluated against {report['labels_in_index']} labels ({plain(report['projection'])}"
                       f"{', excluding seen classes' if report['exclude_seen'] else ''})")
         table = Table("metric", *report["hit"].keys())
         table.add_row("hit", *(f"{v:.3f}" for v in report["hit"].values()))
@@ -84,12 +86,12 @@ def print_eval(report: dict) -> None:
             console.print(f"CNN's own softmax over its 1,000 classes ({ref['images']} images): "
                           f"top-1 {ref['hit']['@1']:.3f}, top-5 {ref['hit']['@5']:.3f}")
         if report["unmatched"]:
-            shown = ", ".join(f"{k} ({v})" for k, v in list(report["unmatched"].items())[:8])
+            shown = ", ".join(f"{plain(k)} ({v})" for k, v in list(report["unmatched"].items())[:8])
             console.print(f"[yellow]ground truth not in the index (not scored): {shown}[/yellow]")
         if report["failed"]:
-            console.print(f"[red]{report['failed']} images failed: {'; '.join(report['errors'][:3])}[/red]")
+            console.print(f"[red]{report['failed']} images failed: {plain('; '.join(report['errors'][:3]))}[/red]")
         if report["confusions"]:
-            console.print("most confused: " + "; ".join(f"{c['true']} -> {c['predicted']} ({c['count']})"
+            console.print("most confused: " + "; ".join(f"{plain(c['true'])} -> {plain(c['predicted'])} ({c['count']})"
                                                         for c in report["confusions"][:5]))
         _print_gzsl(console, report)
         if "hedge" in report:
@@ -119,9 +121,9 @@ def _print_hedge(console, hedge: dict) -> None:
             m, first = t[group], group == "all"
             table.add_row(f"{t['p']:g}" if first else "", group, str(m["photos"]), f"{m['accuracy']:.3f}",
                           f"{m['exact']:.3f}", f"{m['info_gain_bits']:.2f}",
-                          f"{m['common_ancestor']['correct_at_or_below']:.3f} ({m['common_ancestor']['label']})",
+                          f"{m['common_ancestor']['correct_at_or_below']:.3f} ({plain(m['common_ancestor']['label'])})",
                           end_section=group == "unseen" or "seen" not in t)
-    console.print(f"hedged answers ({hedge['rule']}; fit: {hedge['fitted_on']}); bits: mean information gain of right "
+    console.print(f"hedged answers ({hedge['rule']}; fit: {plain(hedge['fitted_on'])}); bits: mean information gain of right "
                   f"answers, of {hedge['max_info_gain_bits']:.1f}")
     console.print(table)
 
@@ -144,7 +146,7 @@ def print_calibration(report: dict) -> None:
             how = f"picked on {s['picked_on']} photos" if s["picked_on"] else "given"
             console.print(f"seen penalty {how}; on the other {s['seen_photos']} seen and "
                           f"{s['unseen_photos']} unseen: H@5 " + ", ".join(f"{k} {v:.3f}" for k, v in s["h"]["@5"].items()))
-        console.print(f"stored in {report['written_to']}")
+        console.print(f"stored in {plain(report['written_to'])}")
 
 
 def print_benchmark(result: dict) -> None:
@@ -153,7 +155,7 @@ def print_benchmark(result: dict) -> None:
 
     with stdout_console(highlight=False) as console:
         m = result["machine"]
-        console.print(f"[bold]{m['cpu']}[/bold], {m['cores']} cores, Python {m['python']}; {result['source']} images")
+        console.print(f"[bold]{plain(m['cpu'])}[/bold], {m['cores']} cores, Python {m['python']}; {result['source']} images")
         columns = [f"{r['device']['encoder']} encoder / {r['device']['search']} search" for r in result["runs"]]
         table = Table("stage", *columns)
         for stage in result["runs"][0]["images_per_s"]:
@@ -167,7 +169,8 @@ def print_benchmark(result: dict) -> None:
                       *(f"{r['cold_start']['median_s']:.3f}" if "cold_start" in r else "-" for r in result["runs"]))
         console.print(table)
         if result.get("skipped"):
-            console.print(f"[yellow]skipped {len(result['skipped'])} unreadable images (first: {result['skipped'][0]})[/yellow]")
+            console.print(f"[yellow]skipped {len(result['skipped'])} unreadable images "
+                          f"(first: {plain(result['skipped'][0])})[/yellow]")
         r = result["runs"][0]
         console.print(f"{r['images']} images, batch {r['batch_size']}, {r['threads']} threads, {r['labels']} labels")
 
@@ -200,9 +203,10 @@ def print_retrieval(report: dict) -> None:
     from rich.table import Table
 
     with stdout_console(highlight=False) as console:
-        console.print(f"{report['pairs']}: {report['photos']} photos, {report['sentences']} sentences"
+        console.print(f"{plain(report['pairs'])}: {report['photos']} photos, {report['sentences']} sentences"
                       + (f", {report['failed']} photos unreadable" if report["failed"] else ""))
-        console.print(f"space: {report['space']}; photos by {report['projection']}; hubness: {report['hubness']}")
+        console.print(f"space: {plain(report['space'])}; photos by {plain(report['projection'])}; "
+                      f"hubness: {report['hubness']}")
         if "folds" in report:
             console.print(f"{report['folds']}-fold cross-validation over the photos (mean of the folds)")
         table = Table()
@@ -216,7 +220,7 @@ def print_retrieval(report: dict) -> None:
                                   str(r["queries"]))
         console.print(table)
         if "baseline" in report:
-            console.print(f"baseline: photos by {report['baseline']['projection']}, no hubness correction")
+            console.print(f"baseline: photos by {plain(report['baseline']['projection'])}, no hubness correction")
         if "sentence_index" in report:
             console.print("sentence index: as `build-index --sentences` + `predict --index` rank them, "
                           "hubness against the photo prior")

@@ -52,16 +52,24 @@ def write_stdout(text: str) -> None:
         raise ZsclfError(f"cannot write to stdout: {exc.strerror or exc}") from None
 
 
+def plain(value: object) -> str:
+    """`value` (a path, label, query, message: anything the user chose) as Rich markup that shows it verbatim:
+    its square brackets are not tags, so `[/]` or `[bold]` in a name neither crashes nor styles a report."""
+    from rich.markup import escape
+
+    return escape(str(value))
+
+
 @contextmanager
 def stdout_console(**options) -> Iterator:
     """A Rich console whose output goes to stdout (through `write_stdout`) when the block ends;
-    colours and the terminal's width only when stdout is a terminal."""
+    colours and the terminal's width only when stdout is a terminal; `:name:` in a path is never an emoji."""
     from rich.console import Console
 
     tty = sys.stdout is not None and sys.stdout.isatty()
     buffer = io.StringIO()
     width = shutil.get_terminal_size().columns if tty else 120
-    yield Console(file=buffer, force_terminal=tty, no_color=not tty, width=width, **options)
+    yield Console(file=buffer, force_terminal=tty, no_color=not tty, width=width, emoji=False, **options)
     write_stdout(buffer.getvalue())
 
 
@@ -69,7 +77,7 @@ def stderr_console():
     """A Rich console on stderr."""
     from rich.console import Console
 
-    return Console(stderr=True)
+    return Console(stderr=True, emoji=False)
 
 
 class ProgressBars:
@@ -117,5 +125,5 @@ class ProgressBars:
             self.bars.start()  # only once there is work to show: an early error leaves stderr clean
         if task not in self.tasks:
             self.tasks[task] = self.bars.add_task(task, total=total)
-        description = f"{task}: {note}" if note else task
+        description = plain(f"{task}: {note}" if note else task)
         self.bars.update(self.tasks[task], completed=completed, total=total, description=description)

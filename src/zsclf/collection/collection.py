@@ -27,7 +27,7 @@ import numpy as np
 from ..core import paths
 from ..core.progress import Progress
 from ..core.vectors import normalize
-from ..errors import ZsclfError
+from ..errors import ZsclfError, check_number
 from .store import CollectionSetup, PhotoStore, fs_bytes
 from .update import Report, Updater, UpdateSummary, file_digest
 
@@ -162,8 +162,9 @@ class Collection:
         """[dim]: normalise(base + w Σ plus - w Σ minus), every part a unit vector (`core.arithmetic`); the base
         is the text, the photo, or both (their normalised sum). `weight` defaults to 1 for a sentence
         query and 1.5 for a photo query (measured: a word moves a photo's vector less)."""
-        from ..core.arithmetic import PHOTO_WEIGHT, TEXT_WEIGHT, compose, unit
+        from ..core.arithmetic import MAX_WEIGHT, PHOTO_WEIGHT, TEXT_WEIGHT, compose, unit
 
+        check_number("--weight", weight, above=0, at_most=MAX_WEIGHT)
         texts = ([text] if text else []) + list(plus) + list(minus)
         if not texts and like is None:
             raise ZsclfError("a search needs a query: text, --like PHOTO or --plus TEXT")
@@ -173,8 +174,6 @@ class Collection:
         parts = ([vectors.pop(0)] if text else []) + ([self.photo_vector(like)[0]] if like is not None else [])
         base = unit(sum(unit(p) for p in parts)) if parts else None
         w = weight if weight is not None else (PHOTO_WEIGHT if like is not None else TEXT_WEIGHT)
-        if not w > 0:
-            raise ZsclfError(f"--weight must be positive, not {weight}")
         query = compose(base, vectors[:len(plus)], vectors[len(plus):], w)
         if not np.linalg.norm(query) > 1e-6:
             raise ZsclfError("the query's parts cancel out (e.g. --plus and --minus of the same text)")

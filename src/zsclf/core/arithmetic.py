@@ -15,6 +15,7 @@ import numpy as np
 
 TEXT_WEIGHT = 1.0
 PHOTO_WEIGHT = 1.5
+MAX_WEIGHT = 100.0  # beyond this the base query is under 1 % of the sum (and 1e308 overflows to no results)
 
 
 def unit(v: np.ndarray) -> np.ndarray:

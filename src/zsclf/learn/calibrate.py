@@ -23,7 +23,7 @@ import numpy as np
 
 from ..core.progress import Progress, counter
 from ..data.dataset import Sample, match_samples
-from ..errors import ZsclfError
+from ..errors import ZsclfError, check_number
 from ..index.meta import FittedFor, HedgingModel, IndexMeta, LambdaTable, SeenScore, now
 from ..index.store import LABELS_FILE, republish
 from ..pipeline.classifier import Classifier
@@ -210,6 +210,8 @@ def calibrate(clf: Classifier, samples: Sequence[Sample], source: str = "", batc
     """Fit the hedging model of `clf`'s index on labelled photos (with `seen_penalty`, gamma is that instead of
     picked); returns it and a report (see module doc)."""
     from ..data.labels import read_hypernyms
+
+    check_number("--seen-penalty", seen_penalty)
 
     truths = resolve_truths(samples, clf.index.ids, clf.index.names, clf.taxonomy().hierarchy, read_hypernyms(),
                             clf.seen_ids())

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..core.ranking import rsum
+from ..errors import check_number
 
 
 def normalize(x: np.ndarray) -> np.ndarray:
@@ -107,6 +108,11 @@ class PairsMapConfig:
     patience: int = 30
     monitor: str = "rsum"  # early stopping on validation "rsum" (higher is better) or "loss"
     seed: int = 0
+
+    def __post_init__(self) -> None:
+        """NaN or infinity would train a map of NaN: refused when the settings are made, before any work."""
+        for option, value in (("--margin", self.margin), ("--lr", self.lr), ("--weight-decay", self.weight_decay)):
+            check_number(option, value, at_least=0)
 
 
 @dataclass

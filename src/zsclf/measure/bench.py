@@ -97,6 +97,8 @@ def benchmark_images(images: list[str] | None, index: Path | None = None, device
 
     with tempfile.TemporaryDirectory(prefix="zsclf-bench-") as tmp:
         given = list(itertools.islice(expand_inputs(images), limit)) if images else None
+        if given == []:  # folders with nothing in them are not a request for generated images
+            raise ZsclfError(f"no images found in {', '.join(images or [])}")
         paths, skipped = readable_images(given, threads) if given else (generate_images(Path(tmp), min(limit, 96)), [])
         if not paths:
             raise ZsclfError("no readable images in the inputs" + (f" ({skipped[0]})" if skipped else ""))

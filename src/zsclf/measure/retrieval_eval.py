@@ -9,9 +9,13 @@ import numpy as np
 
 from ..core.progress import Progress
 from ..data.pairs import read_pairs
-from ..errors import ZsclfError
+from ..errors import ZsclfError, check_number
 from ..learn.pairs_training import EmbeddedPairs, default_conse, embed_pairs
 from .retrieval import retrieval_report
+
+HUBNESS = ("inverted-softmax", "csls", "none")
+MAX_TEMPERATURE = 1e6  # as `photos --temperature`: beyond it every class weighs the same
+MAX_BETA = 1e4  # exp(β cos) overflows float32 long before this matters
 
 
 @dataclass(frozen=True)
@@ -29,6 +33,18 @@ class Alignment:
     projection: str | None = None  # a learned map file (`zsclf train --pairs`) instead of ConSE
     folds: int = 0  # > 1: train the pairs residual k-fold, each photo embedded by a map trained without it
 
+    def __post_init__(self) -> None:
+        """Every knob checked when the alignment is made, before anything is read or embedded."""
+        if self.hubness not in HUBNESS:
+            raise ZsclfError(f"--hubness must be one of {', '.join(HUBNESS)}, not {self.hubness!r}")
+        check_number("--temperature", self.temperature, above=0, at_most=MAX_TEMPERATURE)
+        check_number("--beta", self.beta, above=0, at_most=MAX_BETA)
+        if self.folds == 1 or self.folds < 0:
+            raise ZsclfError(f"--folds must be 0 (no training) or at least 2 (k-fold cross-validation), "
+                             f"not {self.folds}")
+        if self.top_t < 1 or self.csls_k < 1:
+            raise ZsclfError(f"--top-t and --csls-k must be at least 1, not {self.top_t} and {self.csls_k}")
+
     def describe(self) -> str:
         if self.folds > 1:
             return (f"ConSE (top-{self.top_t}, temperature {self.temperature:g}) + residual learned from the pairs, "
@@ -44,7 +60,6 @@ class Alignment:
 
 
 BASELINE = Alignment(top_t=10, temperature=1.0, hubness="none")
-HUBNESS = ("inverted-softmax", "csls", "none")
 
 
 def photo_vectors(embedded: EmbeddedPairs, alignment: Alignment) -> np.ndarray:
@@ -118,10 +133,6 @@ def evaluate_retrieval(pairs_file: str | Path, alignment: Alignment | None = Non
     from ..models.registry import model_spec
 
     alignment = alignment or Alignment()
-    if alignment.hubness not in HUBNESS:
-        raise ZsclfError(f"--hubness must be one of {', '.join(HUBNESS)}, not {alignment.hubness!r}")
-    if not 0 < alignment.beta < 1e4:
-        raise ZsclfError(f"--beta must be a positive number, not {alignment.beta}")
     embedded = embed_pairs(read_pairs(pairs_file), image_model, progress)
     report = {"pairs": str(pairs_file), "photos": len(embedded.pairs.images),
               "sentences": len(embedded.pairs.sentences), "failed": len(embedded.failed),

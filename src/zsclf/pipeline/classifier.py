@@ -7,7 +7,6 @@ results in input order through the one encode loop (`pipeline.encoding`).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -19,7 +18,7 @@ import numpy as np
 from ..core import paths
 from ..core.device import SessionConfig, clamp_threads, use_faiss_gpu
 from ..core.vectors import softmax
-from ..errors import ImageError, ZsclfError
+from ..errors import ImageError, ZsclfError, check_number
 from ..index.label_index import LabelIndex, SearchResult, configure_faiss
 from ..index.meta import IndexMeta
 from ..index.store import load_index
@@ -82,8 +81,7 @@ class ClassifierConfig:
             raise ZsclfError(f"--seen-gate must be a probability between 0 and 1, not {self.seen_gate}")
         if self.hedge is not None and not 0.0 < self.hedge <= 1.0:
             raise ZsclfError(f"--hedge must be a probability in (0, 1], not {self.hedge}")
-        if self.seen_penalty is not None and not math.isfinite(self.seen_penalty):
-            raise ZsclfError(f"--seen-penalty must be a finite number, not {self.seen_penalty}")
+        check_number("--seen-penalty", self.seen_penalty)
 
 
 def query_top_t(meta: IndexMeta, top_t: int | None = None) -> int:
@@ -289,8 +287,7 @@ class Classifier:
               logits: np.ndarray | None, hedge: tuple[float, str] | None
               ) -> tuple[list[list[Prediction]], list[HedgedAnswer] | None]:
         """`rank`, plus hedged answers for (P, rule) when `hedge` is given."""
-        if min_score is not None and not math.isfinite(min_score):
-            raise ZsclfError(f"--min-score must be a finite number, not {min_score}")
+        check_number("--min-score", min_score)
         hedger = self.hedger() if hedge is not None and logits is not None else None
         result, wide, gated = self._search(queries, logits, top_k, exclude_seen, hedger.top_k if hedger else 0)
         out = []

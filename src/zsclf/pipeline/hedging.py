@@ -179,12 +179,12 @@ class Hedger:
         """Refuse a target the rule cannot serve (DARTS: only the range its lambda table was fitted on)."""
         if rule not in RULES:
             raise ZsclfError(f"--hedge-rule must be one of {', '.join(RULES)}, not {rule!r}")
+        if not 0 < p <= 1:  # NaN too; first, so that a non-probability is never sent to the other rule
+            raise ZsclfError(f"--hedge must be a probability in (0, 1], not {p:g}")
         table = self.model.darts_lambda.p
         if rule == "darts" and not table[0] - 1e-9 <= p <= table[-1] + 1e-9:
             raise ZsclfError(f"--hedge {p:g}: the fit's DARTS table covers P = {table[0]:g} to {table[-1]:g}; use a "
                              "value in that range, or --hedge-rule threshold")
-        if not 0 < p <= 1:
-            raise ZsclfError(f"--hedge must be a probability in (0, 1], not {p:g}")
 
     def node_mass(self, logits: np.ndarray, top_scores: np.ndarray, top_rows: np.ndarray) -> np.ndarray:
         """[B, M] node probabilities; top_scores/top_rows [B, >= top_k] from the index search (first top_k used)."""

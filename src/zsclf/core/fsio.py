@@ -105,6 +105,33 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def make_folders(folder: Path, target: Path) -> list[Path]:
+    """Make `folder` and the missing folders above it (mode 0777 & ~umask); returns those made, deepest
+    first, for `remove_empty` when the writing fails. Raises ZsclfError naming `target` (what they are for)."""
+    missing = []
+    while not folder.exists():
+        missing.append(folder)
+        folder = folder.parent
+    for made in reversed(missing):
+        try:
+            os.mkdir(made, 0o777)
+        except FileExistsError:
+            pass
+        except OSError as exc:
+            remove_empty(missing)
+            raise ZsclfError(f"{target}: cannot make folder {made}: {os_reason(exc)}") from None
+    return missing
+
+
+def remove_empty(folders: list[Path]) -> None:
+    """Remove each of `folders` that is empty (best effort: what `make_folders` made, on failure)."""
+    for folder in folders:
+        try:
+            os.rmdir(folder)
+        except OSError:
+            pass
+
+
 def write_new_file(path: Path, data: bytes | bytearray | memoryview) -> None:
     """Create `path` (it must not exist; mode 0666 & ~umask), write `data` and fsync it. The caller removes
     a half-written file on error (it is in a temp folder or has a temp name)."""

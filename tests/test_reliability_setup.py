@@ -171,12 +171,28 @@ def test_zsclf_home_that_is_a_file_is_one_line(tmp_path, source):
     assert home.read_text() == "a file\n" and sorted(p.name for p in tmp_path.iterdir()) == ["home"]
 
 
-def test_a_manifest_that_is_not_json_is_one_line(tmp_path):
+def _edit(manifest: dict, change) -> str:
+    change(manifest)
+    return json.dumps(manifest)
+
+
+BAD_MANIFESTS = {
+    "not JSON": (lambda m: "{not json", "manifest.json: the model manifest is not valid JSON"),
+    "no default": (lambda m: _edit(m, lambda d: d["models"].pop("efficientnet-lite0")),
+                   "manifest.json: its default model efficientnet-lite0 is not among its models"),
+    "a path": (lambda m: _edit(m, lambda d: d["models"]["all-minilm-l6-v2"].update(file="../escape.onnx")),
+               "names file '../escape.onnx', which is not a plain file name"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_MANIFESTS))
+def test_a_bad_manifest_is_one_line_and_installs_nothing(tmp_path, source, case):
     bad = tmp_path / "bad"
-    bad.mkdir()
-    (bad / "manifest.json").write_text("{not json")
-    one_error_line(run_cli("setup", "--from", str(bad), env=env_for(tmp_path / "home")),
-                   str(bad / "manifest.json"), "not valid JSON")
+    shutil.copytree(source, bad, symlinks=True)
+    make, message = BAD_MANIFESTS[case]
+    (bad / "manifest.json").write_text(make(json.loads((source / "manifest.json").read_text())))
+    one_error_line(run_cli("setup", "--from", str(bad), env=env_for(tmp_path / "home")), message,
+                   "nothing was installed" if case != "not JSON" else str(bad / "manifest.json"))
     assert not (tmp_path / "home").exists()
 
 

@@ -132,6 +132,22 @@ def remove_empty(folders: list[Path]) -> None:
             pass
 
 
+@contextmanager
+def folders_made_for(target: Path, folder: Path, failure: str) -> Iterator[None]:
+    """Make `folder` and the missing folders above it for writing `target`. When the block fails, the ones
+    made are removed again (if empty) and an OSError becomes one ZsclfError: `failure` with `{target}` and
+    `{reason}` filled in, e.g. "{target}: cannot write the index: {reason}; nothing was changed"."""
+    made = make_folders(folder, target)
+    try:
+        yield
+    except OSError as exc:
+        remove_empty(made)
+        raise ZsclfError(failure.format(target=target, reason=os_reason(exc))) from None
+    except BaseException:
+        remove_empty(made)
+        raise
+
+
 def write_new_file(path: Path, data: bytes | bytearray | memoryview) -> None:
     """Create `path` (it must not exist; mode 0666 & ~umask), write `data` and fsync it. The caller removes
     a half-written file on error (it is in a temp folder or has a temp name)."""

@@ -32,7 +32,7 @@ import signal
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from ..core.fsio import fsync_dir, make_folders, os_reason, remove_empty, write_new_file
+from ..core.fsio import folders_made_for, fsync_dir, os_reason, remove_empty, write_new_file
 from ..core.locking import folder_lock
 from ..core.targets import check_output_folder
 from ..errors import ZsclfError
@@ -75,22 +75,15 @@ def publish(path: Path, files: Files | Callable[[Path], Files], wait: float | No
     current one (index.store.republish) cannot lose a concurrent writer's version."""
     real = check_index_target(path)
     wait = lock_wait() if wait is None else wait
-    made = make_folders(real.parent, path)
     busy = f"{path}: another zsclf is writing this index (waited {wait:g} s); try again when it has finished"
-    try:
-        with folder_lock(real, wait, busy) as created:
-            try:
-                _publish_locked(path, real, files, created)
-            except BaseException:
-                if created:
-                    remove_empty([real])
-                raise
-    except OSError as exc:
-        remove_empty(made)
-        raise ZsclfError(f"{path}: cannot write the index: {os_reason(exc)}; nothing was changed") from None
-    except BaseException:
-        remove_empty(made)
-        raise
+    with folders_made_for(path, real.parent, "{target}: cannot write the index: {reason}; nothing was changed"), \
+            folder_lock(real, wait, busy) as created:
+        try:
+            _publish_locked(path, real, files, created)
+        except BaseException:
+            if created:
+                remove_empty([real])
+            raise
     return path
 
 

@@ -127,7 +127,10 @@ def _install_models(models_dir: Path, source: str | None, note: Callable[[str], 
                          f"{missing} is missing)")
     from .export import export_models
 
-    export_models(models_dir, note=note)
+    try:
+        export_models(models_dir, note=note)
+    except OSError as exc:  # a full or read-only disk found while exporting
+        raise ZsclfError(f"{models_dir}: cannot export the models: {os_reason(exc)}") from None
     return "exported"
 
 

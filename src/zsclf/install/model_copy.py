@@ -27,7 +27,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ..core import typed_json, uri
-from ..core.fsio import fsync_dir, make_folders, os_reason, remove_empty
+from ..core.fsio import folders_made_for, fsync_dir, os_reason
 from ..errors import ZsclfError
 from ..models.registry import Manifest
 
@@ -49,9 +49,12 @@ def copy_models(source: str, models_dir: Path, note: Callable[[str], None] | Non
                                 "the model manifest")
     manifest = typed_json.load(Manifest, raw, manifest_at)
     assert isinstance(raw, dict)
+    if missing := [m for m in (manifest.default_image_model, manifest.default_text_model) if m not in manifest.models]:
+        raise ZsclfError(f"{manifest_at}: its default model {missing[0]} is not among its models; "
+                         "nothing was installed")
     real = Path(os.path.realpath(models_dir))
-    made = make_folders(real.parent, models_dir)
-    try:
+    with folders_made_for(models_dir, real.parent, "{target}: cannot install the models: {reason}; "
+                                                   "nothing was installed"):
         _remove_stale(real)
         staging = real.parent / f".{real.name}.setup-{secrets.token_hex(4)}.tmp"
         os.mkdir(staging, 0o777)
@@ -60,12 +63,6 @@ def copy_models(source: str, models_dir: Path, note: Callable[[str], None] | Non
             _swap_in(staging, real, names)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
-    except OSError as exc:
-        remove_empty(made)
-        raise ZsclfError(f"{models_dir}: cannot install the models: {os_reason(exc)}; nothing was installed") from None
-    except BaseException:
-        remove_empty(made)
-        raise
 
 
 def _stage(source: str, raw: dict, manifest: Manifest, staging: Path, note: Callable[[str], None] | None) -> list[str]:
@@ -107,7 +104,7 @@ def _stage_file(location: str, staging: Path, file: str, sha256: str, staged: di
     try:
         source = uri.open_input(location)
     except OSError as exc:
-        raise _Unreadable(f"{location}: cannot read {what}: {os_reason(exc)}; nothing was installed") from None
+        raise _unreadable(location, what, exc) from None
     with source, open(staging / file, "xb") as out:
         while chunk := _read(source, location, what):
             digest.update(chunk)
@@ -123,7 +120,11 @@ def _read(source, location: str, what: str) -> bytes:
     try:
         return source.read(CHUNK)
     except OSError as exc:
-        raise _Unreadable(f"{location}: cannot read {what}: {os_reason(exc)}; nothing was installed") from None
+        raise _unreadable(location, what, exc) from None
+
+
+def _unreadable(location: str, what: str, exc: OSError) -> _Unreadable:
+    return _Unreadable(f"{location}: cannot read {what}: {os_reason(exc)}; nothing was installed")
 
 
 def _swap_in(staging: Path, models_dir: Path, names: list[str]) -> None:

@@ -105,6 +105,49 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def make_folders(folder: Path, target: Path) -> list[Path]:
+    """Make `folder` and the missing folders above it (mode 0777 & ~umask); returns those made, deepest
+    first, for `remove_empty` when the writing fails. Raises ZsclfError naming `target` (what they are for)."""
+    missing = []
+    while not folder.exists():
+        missing.append(folder)
+        folder = folder.parent
+    for made in reversed(missing):
+        try:
+            os.mkdir(made, 0o777)
+        except FileExistsError:
+            pass
+        except OSError as exc:
+            remove_empty(missing)
+            raise ZsclfError(f"{target}: cannot make folder {made}: {os_reason(exc)}") from None
+    return missing
+
+
+def remove_empty(folders: list[Path]) -> None:
+    """Remove each of `folders` that is empty (best effort: what `make_folders` made, on failure)."""
+    for folder in folders:
+        try:
+            os.rmdir(folder)
+        except OSError:
+            pass
+
+
+@contextmanager
+def folders_made_for(target: Path, folder: Path, failure: str) -> Iterator[None]:
+    """Make `folder` and the missing folders above it for writing `target`. When the block fails, the ones
+    made are removed again (if empty) and an OSError becomes one ZsclfError: `failure` with `{target}` and
+    `{reason}` filled in, e.g. "{target}: cannot write the index: {reason}; nothing was changed"."""
+    made = make_folders(folder, target)
+    try:
+        yield
+    except OSError as exc:
+        remove_empty(made)
+        raise ZsclfError(failure.format(target=target, reason=os_reason(exc))) from None
+    except BaseException:
+        remove_empty(made)
+        raise
+
+
 def write_new_file(path: Path, data: bytes | bytearray | memoryview) -> None:
     """Create `path` (it must not exist; mode 0666 & ~umask), write `data` and fsync it. The caller removes
     a half-written file on error (it is in a temp folder or has a temp name)."""

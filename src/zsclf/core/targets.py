@@ -24,16 +24,16 @@ from .fsio import file_kind, os_reason
 PROBE_PREFIX, PROBE_SUFFIX = ".zsclf-", ".probe"  # an empty folder of this name is ours to remove
 
 
-def check_output_folder(path: Path, what: str) -> tuple[Path, bool]:
+def check_output_folder(path: Path, what: str, option: str = "--output") -> tuple[Path, bool]:
     """Where output folder `path` really is (symlinks followed) and whether it exists; raises ZsclfError
-    when it cannot be written."""
-    real, st = _follow(path, what)
+    when it cannot be written. `option`: what the user changes to choose another folder (messages)."""
+    real, st = _follow(path, what, option)
     if st is None:
-        _check_creatable(path, real, what)
+        _check_creatable(path, real, what, option)
         return real, False
     if not stat.S_ISDIR(st.st_mode):
         kind = "a file" if stat.S_ISREG(st.st_mode) else file_kind(st.st_mode)
-        raise ZsclfError(f"{path}: is {kind}, not a folder; choose another --output for the {what}")
+        raise ZsclfError(f"{path}: is {kind}, not a folder; choose another {option} for the {what}")
     _probe(path, real, what)
     return real, True
 
@@ -49,7 +49,7 @@ def check_output_file(path: Path, what: str) -> Path:
     return real
 
 
-def _follow(path: Path, what: str) -> tuple[Path, os.stat_result | None]:
+def _follow(path: Path, what: str, option: str = "--output") -> tuple[Path, os.stat_result | None]:
     """`path` with symlinks resolved, and its stat (None when nothing is there)."""
     real = Path(os.path.realpath(path))
     try:
@@ -62,11 +62,11 @@ def _follow(path: Path, what: str) -> tuple[Path, os.stat_result | None]:
         raise ZsclfError(f"{path}: cannot use it for the {what}: {os_reason(exc)}") from None
     if os.path.islink(path):
         raise ZsclfError(f"{path}: is a symlink to {os.readlink(path)}, which does not exist; "
-                         f"create it or choose another --output for the {what}")
+                         f"create it or choose another {option} for the {what}")
     return real, None
 
 
-def _check_creatable(path: Path, real: Path, what: str) -> None:
+def _check_creatable(path: Path, real: Path, what: str, option: str = "--output") -> None:
     """The nearest existing folder above `real` must be a folder we can write in."""
     parent = real.parent
     while True:
@@ -75,13 +75,13 @@ def _check_creatable(path: Path, real: Path, what: str) -> None:
             break
         except (FileNotFoundError, NotADirectoryError):
             if parent == parent.parent:
-                raise ZsclfError(f"{path}: no existing folder above it; choose another --output") from None
+                raise ZsclfError(f"{path}: no existing folder above it; choose another {option}") from None
             parent = parent.parent
         except OSError as exc:
             raise ZsclfError(f"{path}: cannot use {parent} for the {what}: {os_reason(exc)}") from None
     if not stat.S_ISDIR(st.st_mode):
         kind = "a file" if stat.S_ISREG(st.st_mode) else file_kind(st.st_mode)
-        raise ZsclfError(f"{path}: {parent} is {kind}, not a folder; choose another --output for the {what}")
+        raise ZsclfError(f"{path}: {parent} is {kind}, not a folder; choose another {option} for the {what}")
     _probe(path, parent, what)
 
 

@@ -64,12 +64,17 @@ def _plain(value: object) -> object:
 
 def read_json(path: Path, what: str, limit: int = 16 << 20) -> object:
     """A parsed JSON file; every problem (unreadable, not JSON, nested too deeply) is one ZsclfError naming `path`."""
-    text = read_text(path, what, limit)
+    return parse_json(read_text(path, what, limit), str(path), what)
+
+
+def parse_json(text: str | bytes, source: str, what: str) -> object:
+    """Parsed JSON text (bytes: UTF-8); anything else (not JSON, not UTF-8, nested too deeply) is one
+    ZsclfError naming `source` and `what` it was meant to be."""
     try:
         return json.loads(text)
-    except (json.JSONDecodeError, RecursionError) as exc:
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
         reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
-        raise ZsclfError(f"{path}: {what} is not valid JSON ({reason})") from None
+        raise ZsclfError(f"{source}: {what} is not valid JSON ({reason})") from None
 
 
 def read(cls: type[T], path: Path, what: str, limit: int = 16 << 20) -> T:

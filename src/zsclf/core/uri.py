@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
+from typing import BinaryIO
 
 from ..errors import ZsclfError
 from . import fsio
@@ -47,6 +48,15 @@ def filesystem(location: str):
 def join(base: str, name: str) -> str:
     """`name` inside the folder `base` (a URI or a local path)."""
     return f"{base.rstrip('/')}/{name}" if is_uri(base) else os.path.join(base, name)
+
+
+def open_input(location: str) -> BinaryIO:
+    """A binary stream to read a local file (fsio.open_regular: never blocks on a FIFO) or a URI from.
+    Raises OSError (FileNotFoundError for a missing one) and ZsclfError (no pyarrow)."""
+    if not is_uri(location):
+        return fsio.open_regular(location)
+    fs, path = filesystem(location)
+    return fs.open_input_stream(path)
 
 
 def read_bytes(location: str, limit: int = MAX_READ) -> bytes:

@@ -32,7 +32,7 @@ import signal
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from ..core.fsio import fsync_dir, os_reason, write_new_file
+from ..core.fsio import folders_made_for, fsync_dir, os_reason, remove_empty, write_new_file
 from ..core.locking import folder_lock
 from ..core.targets import check_output_folder
 from ..errors import ZsclfError
@@ -44,15 +44,16 @@ STEPS = ("locked", "version-written", "version-synced", "version-renamed", "curr
 DEFAULT_WAIT_S = 60.0
 
 
-def check_index_target(path: Path) -> Path:
+def check_index_target(path: Path, option: str = "--output") -> Path:
     """The folder `build-index -o path` will write (symlinks followed), checked before any work: it must be
-    missing, empty or provably a zsclf index, and writable. Raises ZsclfError otherwise."""
-    real, exists = check_output_folder(path, "index")
+    missing, empty or provably a zsclf index, and writable. Raises ZsclfError otherwise. `option`: what the
+    user changes to choose another folder (in the messages)."""
+    real, exists = check_output_folder(path, "index", option)
     if exists:
         found = survey(real)
         if not found.ours:
             raise ZsclfError(f"{path}: exists and is not a zsclf index ({found.foreign}); "
-                             "choose another --output (nothing was changed)")
+                             f"choose another {option} (nothing was changed)")
     return real
 
 
@@ -74,22 +75,15 @@ def publish(path: Path, files: Files | Callable[[Path], Files], wait: float | No
     current one (index.store.republish) cannot lose a concurrent writer's version."""
     real = check_index_target(path)
     wait = lock_wait() if wait is None else wait
-    made = _make_parents(path, real.parent)
     busy = f"{path}: another zsclf is writing this index (waited {wait:g} s); try again when it has finished"
-    try:
-        with folder_lock(real, wait, busy) as created:
-            try:
-                _publish_locked(path, real, files, created)
-            except BaseException:
-                if created:
-                    _remove_empty([real])
-                raise
-    except OSError as exc:
-        _remove_empty(made)
-        raise ZsclfError(f"{path}: cannot write the index: {os_reason(exc)}; nothing was changed") from None
-    except BaseException:
-        _remove_empty(made)
-        raise
+    with folders_made_for(path, real.parent, "{target}: cannot write the index: {reason}; nothing was changed"), \
+            folder_lock(real, wait, busy) as created:
+        try:
+            _publish_locked(path, real, files, created)
+        except BaseException:
+            if created:
+                remove_empty([real])
+            raise
     return path
 
 
@@ -155,31 +149,6 @@ def _clean(folder: Path, keep: set[str | None]) -> None:
             shutil.rmtree(path, ignore_errors=True)
         else:
             _unlink(path)
-
-
-def _make_parents(path: Path, parent: Path) -> list[Path]:
-    """Make the missing folders above the target; returns them, deepest first (removed again on failure)."""
-    missing = []
-    while not parent.exists():
-        missing.append(parent)
-        parent = parent.parent
-    for folder in reversed(missing):
-        try:
-            os.mkdir(folder, 0o777)
-        except FileExistsError:
-            pass
-        except OSError as exc:
-            _remove_empty(missing)
-            raise ZsclfError(f"{path}: cannot make folder {folder}: {os_reason(exc)}") from None
-    return missing
-
-
-def _remove_empty(folders: list[Path]) -> None:
-    for folder in folders:
-        try:
-            os.rmdir(folder)
-        except OSError:
-            pass
 
 
 def _unlink(path: Path) -> None:

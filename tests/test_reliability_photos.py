@@ -242,6 +242,8 @@ def test_nan_vectors_are_counted_at_search_and_read_again_by_photos(models_ready
     assert [Path(h["path"]).name for h in json.loads(proc.stdout)["results"]] == ["rocket.jpg"]
     assert proc.stderr == (f"zsclf: 1 photos of {db} were left out: their stored vectors are not finite (NaN); "
                            f"`zsclf photos FOLDER --db {db}` reads them again\n")
+    proc = run_cli("search", "--like", str(root / "chelsea.png"), "--db", str(db), "-k", "1", expect=0)
+    assert json.loads(proc.stdout)["results"][0]["path"] == str(root / "rocket.jpg")  # its NaN is not the query
     proc = run_cli("photos", str(root), "--db", str(db), "-q", expect=0)
     assert summary(proc) == ("added 0, updated 1, removed 0, unchanged 1, failed 0 "
                              "(1 stored vectors that were not finite dropped)")

@@ -220,11 +220,16 @@ class PhotoStore:
 
     def vector_of(self, path: bytes) -> np.ndarray | None:
         row = self.conn.execute("SELECT vector FROM photos WHERE path = ?", (path,)).fetchone()
-        return self.decode(row[0]) if row and row[0] is not None else None
+        return self._usable(row[0] if row else None)
 
     def vector_by_content(self, sha256: bytes) -> np.ndarray | None:
         found = self.by_content(sha256)
-        return self.decode(found[0]) if found and found[0] is not None else None
+        return self._usable(found[0] if found else None)
+
+    def _usable(self, blob: bytes | None) -> np.ndarray | None:
+        """The decoded vector, None where there is none or it is not finite (the photo is embedded again)."""
+        vector = self.decode(blob) if blob is not None else None
+        return vector if vector is not None and np.isfinite(vector).all() else None
 
     def decode(self, blob: bytes) -> np.ndarray:
         """[1, dim] float32 from a stored vector."""

@@ -281,7 +281,7 @@ class Updater:
     def _forget(self, roots: list[str], last_id: int) -> None:
         """Delete the rows under the walked folders that were not found and whose folder is there (in chunks,
         one transaction); count and report, per folder, the rows kept because it is not (see `presence`)."""
-        prefixes = [(os.fsencode(r.rstrip(os.sep)), os.fsencode(r.rstrip(os.sep) + os.sep)) for r in roots]
+        prefixes = [(os.fsencode(r.rstrip(os.sep) or os.sep), os.fsencode(r.rstrip(os.sep) + os.sep)) for r in roots]
         protected = [p.rstrip(b"/") for p in self.protected]  # a folder that could not be listed, or a file
         presence, kept_under = Presence(), {}
 

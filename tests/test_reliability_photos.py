@@ -62,8 +62,8 @@ def test_an_unplugged_drive_keeps_its_photos_until_prune(models_ready, tmp_path)
     proc = run_cli("photos", str(root), "--db", str(db), "-q", expect=0)
     assert proc.stderr.splitlines() == [
         f"zsclf: kept 2 photos under {root / 'usb'}: the folder is empty (an unplugged drive?); --prune forgets them",
-        f"zsclf: {db}: added 0, updated 0, removed 0, unchanged 2, failed 0 (2 kept under folders that are not "
-        "there now)"]
+        f"zsclf: {db}: added 0, updated 0, removed 0, unchanged 2, failed 0 (2 kept: their folders are missing, "
+        "empty or on another device)"]
     assert set(stored(db)) == everything
 
     (root / "usb").rmdir()  # the folder vanished inside the walked root
@@ -199,10 +199,14 @@ def test_read_only_open_as_a_library_call(models_ready, tmp_path, monkeypatch):
         with pytest.raises(sqlite3.OperationalError, match="readonly"):
             c.store.conn.execute("DELETE FROM photos")
     assert [u.split("?")[1] for u in tried] == ["mode=ro", "mode=ro&immutable=1"]
-    Path(f"{db}-wal").write_bytes(b"")  # a writer may be at work: never immutable then
+    Path(f"{db}-wal").write_bytes(b"")  # an empty -wal holds nothing: immutable is still safe
+    with Collection.open(db, readonly=True) as c:
+        assert len(c) == 1
+    Path(f"{db}-wal").write_bytes(b"\0" * 32)  # changes not checkpointed, or a writer at work: never immutable
+    tried.clear()
     with pytest.raises(ZsclfError, match="cannot open the photo collection"):
         Collection.open(db, readonly=True)
-    assert db.read_bytes() == before
+    assert [u.split("?")[1] for u in tried] == ["mode=ro"] and db.read_bytes() == before
 
 
 # ---- 4. symlinked roots ------------------------------------------------------------------------------

@@ -21,6 +21,13 @@ def is_blank(path: str | os.PathLike) -> bool:
     return stat.S_ISREG(st.st_mode) and st.st_size == 0
 
 
+def _size(path: str) -> int:
+    try:
+        return os.stat(path).st_size
+    except OSError:
+        return 0
+
+
 def writable(path: Path) -> bool:
     """Can the file and its folder (where SQLite keeps the WAL) be written (a read-only mount says no, to root too)?"""
     return os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)
@@ -37,8 +44,9 @@ def make_parent(path: Path) -> None:
 
 def connect_readonly(path: Path) -> sqlite3.Connection:
     """A read-only connection (`mode=ro`). In a folder where SQLite cannot make the WAL's `-shm` (a read-only
-    folder or mount), and with no `-wal` file there (so no change is left uncheckpointed and no writer is at
-    work: one could not make its `-wal` either), `immutable=1`, which needs no `-shm`."""
+    folder or mount), and with no `-wal` file there or an empty one (so no change is left uncheckpointed and no
+    writer is at work: one could not make its `-wal` either), `immutable=1`, which needs no `-shm`. A `mode=ro`
+    search in a writable folder leaves an empty `-wal` and a `-shm` behind, as any WAL reader may."""
     uri, conn = path.absolute().as_uri(), None
     try:
         conn = sqlite3.connect(f"{uri}?mode=ro", uri=True, isolation_level=None, check_same_thread=False)
@@ -47,7 +55,7 @@ def connect_readonly(path: Path) -> sqlite3.Connection:
     except sqlite3.OperationalError:
         if conn is not None:
             conn.close()
-        if os.path.lexists(f"{path}-wal"):
+        if _size(f"{path}-wal") > 0:
             raise
     except sqlite3.DatabaseError:
         return conn  # not a database: the format checks say so

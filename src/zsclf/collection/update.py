@@ -62,7 +62,7 @@ class UpdateSummary:
                 f"failed {self.failed}")
         extra = [f"{self.reused} reused from identical files (moved or copied)"] if self.reused else []
         extra += [f"{n} {kind} skipped" for kind, n in sorted(self.skipped.items())]
-        extra += [f"{self.kept} kept under folders that are not there now"] if self.kept else []
+        extra += [f"{self.kept} kept: their folders are missing, empty or on another device"] if self.kept else []
         extra += [f"{self.repaired} stored vectors that were not finite dropped"] if self.repaired else []
         return text + (f" ({'; '.join(extra)})" if extra else "")
 

@@ -77,9 +77,15 @@ def test_an_unplugged_drive_keeps_its_photos_until_prune(models_ready, tmp_path)
     (root / "home" / "coffee.png").unlink()  # deleted from a folder that is there: forgotten
     proc = run_cli("photos", str(root), "--db", str(db), "-q", expect=0)
     assert summary(proc).startswith("added 0, updated 0, removed 1, unchanged 1, failed 0 (2 kept")
-    proc = run_cli("photos", str(root), "--db", str(db), "-q", "--prune", expect=0)
-    assert proc.stderr.splitlines() == [f"zsclf: {db}: added 0, updated 0, removed 2, unchanged 1, failed 0"]
+    proc = run_cli("photos", str(tmp_path / "nowhere"), "--db", str(db), "-q", "--prune", expect=2)
+    assert "no such folder" in proc.stderr  # --prune takes a folder that is gone only when it held photos
+    proc = run_cli("photos", str(root / "usb"), "--db", str(db), "-q", "--prune", expect=0)
+    assert proc.stderr.splitlines() == [f"zsclf: {db}: added 0, updated 0, removed 2, unchanged 0, failed 0"]
     assert set(stored(db)) == {str(root / "home" / "flower.jpg")}
+    (root / "home" / "flower.jpg").unlink()  # an emptied folder: kept until --prune, then forgotten
+    assert "kept 1 photo under" in run_cli("photos", str(root), "--db", str(db), "-q", expect=0).stderr
+    proc = run_cli("photos", str(root), "--db", str(db), "-q", "--prune", expect=0)
+    assert summary(proc) == "added 0, updated 0, removed 1, unchanged 0, failed 0" and stored(db) == {}
 
 
 def test_an_empty_root_keeps_its_photos(models_ready, tmp_path):

@@ -103,7 +103,8 @@ class Collection:
         `prune`: also forget the photos under folders that are missing or empty now (unplugged drives)."""
         from .update import normalise_roots
 
-        normalise_roots(folders)  # a missing folder is an error before anything is created
+        held = self._store.holds_under if prune and self._store is not None else None
+        normalise_roots(folders, held)  # a missing folder is an error before anything is created
         if self._store is not None and self._store.readonly:
             raise ZsclfError(f"{self.path}: the photo collection is read-only here (its file or folder cannot be "
                              "written): `zsclf search` reads it, `zsclf photos` cannot update it")

@@ -278,6 +278,12 @@ class PhotoStore:
         total, ok = self.conn.execute("SELECT count(*), count(vector) FROM photos").fetchone()
         return {"photos": ok, "unreadable": total - ok}
 
+    def holds_under(self, folder: str) -> bool:
+        """Does the collection have a photo under this folder (absolute)?"""
+        prefix = os.fsencode(folder.rstrip(os.sep) + os.sep)
+        return self.conn.execute("SELECT 1 FROM photos WHERE substr(path, 1, ?) = ? LIMIT 1",
+                                 (len(prefix), prefix)).fetchone() is not None
+
     def max_id(self) -> int:
         return self.conn.execute("SELECT coalesce(max(id), 0) FROM photos").fetchone()[0]
 

@@ -73,13 +73,14 @@ def file_digest(path: str) -> bytes:
         return hashlib.file_digest(fh, "sha256").digest()
 
 
-def normalise_roots(folders: Sequence[str | os.PathLike]) -> list[str]:
+def normalise_roots(folders: Sequence[str | os.PathLike], held: Callable[[str], bool] | None = None) -> list[str]:
     """Absolute folders with symbolic links resolved, each an existing directory, without any that lies
-    inside another."""
+    inside another. With `held` (pruning), a folder that is gone is taken where `held(folder)` says the
+    collection has photos under it."""
     roots = []
     for folder in folders:
         path = os.path.abspath(os.fsdecode(os.fspath(folder)))
-        if not os.path.isdir(path):
+        if not os.path.isdir(path) and not (held and not os.path.lexists(path) and held(os.path.realpath(path))):
             problem = "no such folder" if not os.path.lexists(path) else "not a folder"
             raise ZsclfError(f"{folder}: {problem} (a collection is made from folders of photos)")
         roots.append(os.path.realpath(path))
@@ -117,7 +118,8 @@ class Updater:
         self.done = self.queued = 0
 
     def run(self, folders: Sequence[str | os.PathLike], exclude: Sequence[str] = ()) -> UpdateSummary:
-        roots, linked = normalise_roots(folders), _given_forms(folders)
+        roots = normalise_roots(folders, self.store.holds_under if self.prune else None)
+        linked = _given_forms(folders)
         for given in linked:
             self.report("note", f"{given}: its photos are recorded under {os.path.realpath(given)} "
                                 "(symbolic links resolved)")
@@ -146,7 +148,7 @@ class Updater:
         seen: list[int] = []
         todo: list[tuple] = []
         with store.transaction():
-            for root in roots:
+            for root in filter(os.path.lexists, roots):  # one that is gone is only pruned
                 for photo in walk_photos(root, exclude, self._skipped):
                     found += 1
                     path = os.fsencode(photo.path)

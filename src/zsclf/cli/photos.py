@@ -22,6 +22,7 @@ def photos(
     projection: Annotated[Path | None, typer.Option("--projection", help="Learned map (`zsclf train --pairs`) for a new collection (default: ConSE).")] = None,
     top_t: Annotated[int | None, typer.Option("--top-t", min=1, help="ConSE for a new collection: how many of the CNN's classes are mixed (default: 50).")] = None,
     temperature: Annotated[float | None, typer.Option("--temperature", help="ConSE for a new collection: softmax temperature, higher mixes the classes more evenly (default: 2).")] = None,
+    prune: Annotated[bool, typer.Option("--prune", help="Also forget the photos under folders that are missing or empty now (by default they are kept: an unplugged drive).")] = False,
     quiet: opt.Quiet = False,
 ) -> None:
     """Add or update photos in a collection: embeds new and changed photos only, forgets deleted ones."""
@@ -31,10 +32,11 @@ def photos(
                                  top_t=top_t, temperature=temperature)
     with collection, ProgressBars(quiet, "photos") as progress:
         def report(kind: str, message: str) -> None:
-            line = f"error: {message}" if kind == "failed" else f"skipped {message}"
+            line = {"failed": f"error: {message}", "skipped": f"skipped {message}", "kept": f"kept {message}"
+                    }.get(kind, message)
             progress.line(line) if progress is not None else (error(message) if kind == "failed" else note(line))
 
-        summary = collection.add(folders, exclude or [], batch_size, progress, report)
+        summary = collection.add(folders, exclude or [], batch_size, progress, report, prune)
     note(f"{collection.path}: {summary.line()}")
     if summary.failed:
         raise typer.Exit(1)

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from . import options as opt
+from .terminal import note
 
 
 def search(
@@ -21,7 +22,7 @@ def search(
     fmt: Annotated[opt.Format | None, typer.Option("--format", "-f", help="Output format (default: table on a terminal, else jsonl).")] = None,
 ) -> None:
     """Search a photo collection by text or by example photo (`--like`), with --plus/--minus arithmetic."""
-    from ..collection.collection import Collection
+    from ..collection.collection import Collection, check_queries
     from ..data.image_files import stdin_paths
     from ..errors import ZsclfError
     from .render import write_results
@@ -30,10 +31,14 @@ def search(
     texts = [q for item in queries or [] for q in (stdin_paths() if item == "-" else [item])]
     if not texts and like is None and not plus:
         raise ZsclfError("nothing to search for: give a sentence, --like PHOTO or --plus TEXT")
-    with Collection.open(db) as collection:
+    check_queries(texts + (plus or []) + (minus or []))
+    with Collection.open(db, readonly=True) as collection:
         def results():
             for text in texts or [None]:
                 hits = collection.search(text, like, plus or [], minus or [], top_k, weight)
                 yield SearchResult(SearchResult.describe(text, like, plus, minus), hits)
 
         write_results(results(), fmt.value if fmt else None, make=make_search_writer)
+    if collection.unusable:
+        note(f"{collection.unusable} photos of {collection.path} were left out: their stored vectors are not "
+             f"finite (NaN); `zsclf photos FOLDER --db {collection.path}` reads them again")

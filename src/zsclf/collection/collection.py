@@ -28,6 +28,7 @@ from ..core import paths
 from ..core.progress import Progress
 from ..core.vectors import normalize
 from ..errors import ZsclfError, check_number
+from .dbfile import is_blank
 from .store import CollectionSetup, PhotoStore, fs_bytes
 from .update import Report, Updater, UpdateSummary, file_digest
 
@@ -56,15 +57,18 @@ class Collection:
         self._photos = None
         self._text = None
         self._matrix: tuple[np.ndarray, np.ndarray] | None = None
+        self.unusable = 0  # photos left out of searches: their stored vector is not finite
 
     @classmethod
     def open(cls, path: str | os.PathLike | None = None, device: str = "auto", threads: int | None = None,
-             check: bool = False, **setup_options) -> Collection:
-        """Open the collection at `path` (default: `paths.collection_path()`); a missing one is created by
-        the first `add`. `setup_options` (image_model, projection, top_t, dtype) choose how a new
-        collection embeds photos; an existing one keeps its own. `check`: SQLite quick_check first."""
+             check: bool = False, readonly: bool = False, **setup_options) -> Collection:
+        """Open the collection at `path` (default: `paths.collection_path()`); a missing (or 0-byte) one is
+        created by the first `add`. `setup_options` (image_model, projection, top_t, dtype) choose how a new
+        collection embeds photos; an existing one keeps its own. `check`: SQLite quick_check first.
+        `readonly`: for searching only; works where the file or its folder cannot be written."""
         path = Path(os.path.expanduser(path)) if path is not None else paths.collection_path()
-        store = PhotoStore.open(path, check=check) if os.path.lexists(path) else None
+        there = os.path.lexists(path) and not is_blank(path)
+        store = PhotoStore.open(path, check=check, readonly=readonly) if there else None
         return cls(path, store, device, threads, setup_options)
 
     @property
@@ -94,11 +98,16 @@ class Collection:
     # ---- adding -----------------------------------------------------------------------------------
 
     def add(self, folders: Sequence[str | os.PathLike], exclude: Sequence[str] = (), batch_size: int = 32,
-            progress: Progress | None = None, report: Report | None = None) -> UpdateSummary:
-        """Bring the collection up to date with `folders` (see `collection.update`); returns the summary."""
+            progress: Progress | None = None, report: Report | None = None, prune: bool = False) -> UpdateSummary:
+        """Bring the collection up to date with `folders` (see `collection.update`); returns the summary.
+        `prune`: also forget the photos under folders that are missing or empty now (unplugged drives)."""
         from .update import normalise_roots
 
-        normalise_roots(folders)  # a missing folder is an error before anything is created
+        held = self._store.holds_under if prune and self._store is not None else None
+        normalise_roots(folders, held)  # a missing folder is an error before anything is created
+        if self._store is not None and self._store.readonly:
+            raise ZsclfError(f"{self.path}: the photo collection is read-only here (its file or folder cannot be "
+                             "written): `zsclf search` reads it, `zsclf photos` cannot update it")
         if self._store is not None:
             self._check_same_setup()
         else:
@@ -106,7 +115,8 @@ class Collection:
 
             self._store = PhotoStore.open(self.path, setup=make_setup(**self.setup_options))
         with _update_lock(self.path), _sqlite_errors(self.path):
-            summary = Updater(self._store, self._photo_embedder, batch_size, progress, report).run(folders, exclude)
+            summary = Updater(self._store, self._photo_embedder, batch_size, progress, report,
+                              prune).run(folders, exclude)
         self._matrix = None
         return summary
 
@@ -168,8 +178,7 @@ class Collection:
         texts = ([text] if text else []) + list(plus) + list(minus)
         if not texts and like is None:
             raise ZsclfError("a search needs a query: text, --like PHOTO or --plus TEXT")
-        if any(not t.strip() for t in texts):
-            raise ZsclfError("a query text is empty")
+        check_queries(texts)
         vectors = list(self.embed_text(texts)) if texts else []
         parts = ([vectors.pop(0)] if text else []) + ([self.photo_vector(like)[0]] if like is not None else [])
         base = unit(sum(unit(p) for p in parts)) if parts else None
@@ -190,9 +199,10 @@ class Collection:
             return self.rank(query, k, exclude_id=skip.id if skip else None)
 
     def vectors(self) -> tuple[np.ndarray, np.ndarray]:
-        """(ids, vectors) of every readable photo, loaded once (float32 up to FLOAT32_ROWS photos)."""
+        """(ids, vectors) of every readable photo, loaded once (float32 up to FLOAT32_ROWS photos); photos whose
+        stored vector is not finite are left out and counted in `unusable`."""
         if self._matrix is None:
-            ids, matrix = self.store.load_vectors()
+            ids, matrix, self.unusable = self.store.load_vectors()
             self._matrix = (ids, matrix.astype(np.float32) if len(ids) <= FLOAT32_ROWS else matrix)
         return self._matrix
 
@@ -219,6 +229,17 @@ class Collection:
         top = top[np.argsort(-scores[top], kind="stable")]
         found = self.store.paths_of(ids[top])
         return [Hit(p, round(float(scores[i]), 6)) for p, i in zip(found, top, strict=True)]
+
+
+def check_queries(texts: Sequence[str]) -> None:
+    """Every query text is non-empty UTF-8 (a line of stdin that is not comes as surrogate escapes)."""
+    for text in texts:
+        if not text.strip():
+            raise ZsclfError("a query text is empty")
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ZsclfError(f"query {ascii(text)} is not UTF-8 text: give queries in UTF-8") from None
 
 
 @contextmanager

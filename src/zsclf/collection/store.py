@@ -17,10 +17,16 @@ that says how the vectors were made) and `photos`:
 | sha256   | BLOB    | 32-byte digest of the content (recognises moves and duplicates)    |
 | vector   | BLOB    | `dim` little-endian float16 (or float32) values; NULL: unreadable   |
 | error    | TEXT    | why the photo could not be read (NULL when it was)                 |
+| dev      | INTEGER | `st_dev` of the folder the photo was found in (NULL: not recorded) |
 
-WAL journal, `synchronous=NORMAL`: a killed process loses at most the transaction in flight.
-A file that is not SQLite, an SQLite file of something else, a newer schema, or one that fails
-SQLite's `quick_check` is refused with one line (exit 2 in the CLI).
+`dev` (for `collection.presence`) is added by ALTER TABLE, same schema version, when an older file is
+first opened for writing: old files keep working, an older zsclf reads new ones. WAL journal,
+`synchronous=NORMAL`: a killed process loses at most the transaction in flight. A file that is not
+SQLite, an SQLite file of something else, a newer schema, or one that fails `quick_check` is refused
+with one line (exit 2 in the CLI). A 0-byte file is an empty SQLite database (SQLite reads it so):
+`photos` makes the collection in it, `search` finds none. A file or folder that cannot be written is
+opened read-only (`mode=ro`; `immutable=1` where the WAL's `-shm` cannot be made and no `-wal` is there:
+no writer can work in such a folder either): searched as it is, never updated.
 """
 
 from __future__ import annotations
@@ -38,6 +44,7 @@ from ..core import typed_json
 from ..core.fsio import regular_file_problem
 from ..errors import ZsclfError
 from ..models.registry import ModelRef
+from .dbfile import connect_readonly, is_blank, make_parent, writable
 
 FORMAT = "zsclf-photo-collection"
 SCHEMA_VERSION = 1
@@ -52,7 +59,8 @@ CREATE TABLE photos (
     mtime_ns INTEGER NOT NULL,
     sha256 BLOB NOT NULL,
     vector BLOB,
-    error TEXT
+    error TEXT,
+    dev INTEGER
 );
 CREATE INDEX photos_by_content ON photos (sha256);
 """
@@ -92,6 +100,7 @@ class PhotoRow:
     mtime_ns: int
     sha256: bytes
     ok: bool
+    dev: int | None = None
 
 
 class PhotoStore:
@@ -102,46 +111,53 @@ class PhotoStore:
         self.path = path
         self.setup = setup
         self.dtype = np.dtype(setup.dtype).newbyteorder("<")
+        self.readonly = False
+        columns = {r[1] for r in conn.execute("PRAGMA table_info(photos)")}
+        self._dev = "dev" if "dev" in columns else "NULL"  # a read-only file from before `dev`
 
     # ---- opening ---------------------------------------------------------------------------------
 
     @classmethod
-    def open(cls, path: str | Path, setup: CollectionSetup | None = None, check: bool = True) -> PhotoStore:
-        """Open an existing collection; with `setup`, create one where there is no file yet.
+    def open(cls, path: str | Path, setup: CollectionSetup | None = None, check: bool = True,
+             readonly: bool = False) -> PhotoStore:
+        """Open an existing collection; with `setup`, create one where there is no file yet (or a 0-byte one).
 
         `check`: run SQLite's quick_check (a full read of the file: `photos` does it, `search`
-        relies on the format checks). Raises ZsclfError for anything that is not a sound collection.
+        relies on the format checks). `readonly`: never write (search; works in a read-only folder).
+        Raises ZsclfError for anything that is not a sound collection.
         """
         path = Path(path)
         exists = os.path.lexists(path)
-        if not exists and setup is None:
+        if (not exists or is_blank(path)) and (setup is None or readonly):
             raise ZsclfError(f"no photo collection at {path}: make one with `zsclf photos FOLDER --db {path}`")
         if exists and (problem := regular_file_problem(path)):
             raise ZsclfError(f"{path}: cannot open the photo collection: {problem}")
         if not exists:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            make_parent(path)
+        readonly = readonly or (exists and not writable(path))  # searched as it is; `add` refuses it
         try:
-            conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+            conn = connect_readonly(path) if readonly else sqlite3.connect(
+                path, isolation_level=None, check_same_thread=False)
         except sqlite3.Error as exc:
             raise ZsclfError(f"{path}: cannot open the photo collection ({exc})") from None
         try:
-            store = cls._prepare(conn, path, setup, exists, check)
+            store = cls._prepare(conn, path, None if readonly else setup, exists, check, readonly)
         except BaseException:
             conn.close()
             raise
+        store.readonly = readonly
         return store
 
     @classmethod
     def _prepare(cls, conn: sqlite3.Connection, path: Path, setup: CollectionSetup | None, exists: bool,
-                 check: bool) -> PhotoStore:
+                 check: bool, readonly: bool) -> PhotoStore:
         try:
             conn.execute("PRAGMA busy_timeout = 10000")
             tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
             if exists and tables:
-                return cls(conn, path, cls._check(conn, path, tables, check))
-            if exists and os.path.getsize(path) > 0:  # an empty SQLite file is not a collection either
+                return cls(conn, path, cls._check(conn, path, tables, check, writable=not readonly))
+            if setup is None or (exists and not is_blank(path)):  # an empty SQLite file is not a collection
                 raise ZsclfError(f"{path}: an SQLite database without tables, not a zsclf photo collection")
-            assert setup is not None
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("BEGIN IMMEDIATE")
             for statement in filter(str.strip, _SCHEMA.split(";")):
@@ -157,7 +173,7 @@ class PhotoStore:
                              "move it away or pass another --db") from None
 
     @staticmethod
-    def _check(conn: sqlite3.Connection, path: Path, tables: set[str], check: bool) -> CollectionSetup:
+    def _check(conn: sqlite3.Connection, path: Path, tables: set[str], check: bool, writable: bool) -> CollectionSetup:
         if "meta" not in tables:
             raise ZsclfError(f"{path}: an SQLite database, but not a zsclf photo collection")
         meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
@@ -179,8 +195,11 @@ class PhotoStore:
         except ValueError:
             raise ZsclfError(f"{path}: damaged photo collection (unreadable setup record)") from None
         setup = typed_json.load(CollectionSetup, raw, f"{path} (setup)")
-        conn.execute("PRAGMA journal_mode = WAL")
-        conn.execute("PRAGMA synchronous = NORMAL")
+        if writable:
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = NORMAL")
+            if "dev" not in {r[1] for r in conn.execute("PRAGMA table_info(photos)")}:
+                conn.execute("ALTER TABLE photos ADD COLUMN dev INTEGER")  # see the module doc
         return setup
 
     def close(self) -> None:
@@ -189,9 +208,9 @@ class PhotoStore:
     # ---- reading ---------------------------------------------------------------------------------
 
     def by_path(self, path: bytes) -> PhotoRow | None:
-        row = self.conn.execute("SELECT id, size, mtime_ns, sha256, vector IS NOT NULL FROM photos WHERE path = ?",
-                                (path,)).fetchone()
-        return PhotoRow(row[0], row[1], row[2], row[3], bool(row[4])) if row else None
+        row = self.conn.execute(f"SELECT id, size, mtime_ns, sha256, vector IS NOT NULL, {self._dev} FROM photos "
+                                "WHERE path = ?", (path,)).fetchone()
+        return PhotoRow(row[0], row[1], row[2], row[3], bool(row[4]), row[5]) if row else None
 
     def by_content(self, sha256: bytes) -> tuple[bytes | None, str | None] | None:
         """(vector bytes, error) of some photo with this content, preferring one that was read; None if none."""
@@ -201,11 +220,16 @@ class PhotoStore:
 
     def vector_of(self, path: bytes) -> np.ndarray | None:
         row = self.conn.execute("SELECT vector FROM photos WHERE path = ?", (path,)).fetchone()
-        return self.decode(row[0]) if row and row[0] is not None else None
+        return self._usable(row[0] if row else None)
 
     def vector_by_content(self, sha256: bytes) -> np.ndarray | None:
         found = self.by_content(sha256)
-        return self.decode(found[0]) if found and found[0] is not None else None
+        return self._usable(found[0] if found else None)
+
+    def _usable(self, blob: bytes | None) -> np.ndarray | None:
+        """The decoded vector, None where there is none or it is not finite (the photo is embedded again)."""
+        vector = self.decode(blob) if blob is not None else None
+        return vector if vector is not None and np.isfinite(vector).all() else None
 
     def decode(self, blob: bytes) -> np.ndarray:
         """[1, dim] float32 from a stored vector."""
@@ -215,24 +239,34 @@ class PhotoStore:
         """Stored bytes for each row of `vectors`."""
         return [row.tobytes() for row in np.ascontiguousarray(vectors, dtype=self.dtype)]
 
-    def load_vectors(self) -> tuple[np.ndarray, np.ndarray]:
-        """(ids [n], vectors [n, dim] in the stored dtype) of every photo that was read, filled chunk by chunk
-        (memory: the matrix itself plus one chunk)."""
-        dim = self.setup.dim
+    def load_vectors(self) -> tuple[np.ndarray, np.ndarray, int]:
+        """(ids [n], vectors [n, dim] in the stored dtype, how many were left out as not finite) of every photo
+        that was read, filled chunk by chunk (memory: the matrix itself plus one chunk)."""
         n = self.conn.execute("SELECT count(vector) FROM photos").fetchone()[0]
-        ids, matrix = np.empty(n, np.int64), np.empty((n, dim), self.dtype)
-        cursor = self.conn.execute("SELECT id, vector FROM photos WHERE vector IS NOT NULL ORDER BY id")
-        filled = 0
-        while chunk := cursor.fetchmany(8192):
-            if filled + len(chunk) > n:
+        ids, matrix = np.empty(n, np.int64), np.empty((n, self.setup.dim), self.dtype)
+        filled = dropped = 0
+        for chunk_ids, chunk in self._vector_chunks():
+            if filled + dropped + len(chunk) > n:
                 break  # rows added since the count (another process): they come with the next search
+            finite = np.isfinite(chunk).all(axis=1)
+            good = int(finite.sum())
+            ids[filled:filled + good], matrix[filled:filled + good] = chunk_ids[finite], chunk[finite]
+            filled, dropped = filled + good, dropped + len(chunk) - good
+        return ids[:filled], matrix[:filled], dropped
+
+    def nonfinite_ids(self) -> list[int]:
+        """Ids of the photos whose stored vector holds a NaN or an infinity (never written now, but an older
+        zsclf or a damaged file may hold some); one pass over the vectors in chunks."""
+        return [int(i) for ids, chunk in self._vector_chunks() for i in ids[~np.isfinite(chunk).all(axis=1)]]
+
+    def _vector_chunks(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        dim = self.setup.dim
+        cursor = self.conn.execute("SELECT id, vector FROM photos WHERE vector IS NOT NULL ORDER BY id")
+        while chunk := cursor.fetchmany(8192):
             blob = b"".join(r[1] for r in chunk)
             if len(blob) != len(chunk) * dim * self.dtype.itemsize:
                 raise ZsclfError(f"{self.path}: damaged photo collection (a vector of the wrong size)")
-            ids[filled:filled + len(chunk)] = [r[0] for r in chunk]
-            matrix[filled:filled + len(chunk)] = np.frombuffer(blob, dtype=self.dtype).reshape(len(chunk), dim)
-            filled += len(chunk)
-        return ids[:filled], matrix[:filled]
+            yield np.array([r[0] for r in chunk], np.int64), np.frombuffer(blob, self.dtype).reshape(len(chunk), dim)
 
     def paths_of(self, ids: Sequence[int]) -> list[str]:
         """The path (as str, surrogate-escaped where not UTF-8) of each id, in order."""
@@ -243,6 +277,12 @@ class PhotoStore:
     def counts(self) -> dict[str, int]:
         total, ok = self.conn.execute("SELECT count(*), count(vector) FROM photos").fetchone()
         return {"photos": ok, "unreadable": total - ok}
+
+    def holds_under(self, folder: str) -> bool:
+        """Does the collection have a photo under this folder (absolute)?"""
+        prefix = os.fsencode(folder.rstrip(os.sep) + os.sep)
+        return self.conn.execute("SELECT 1 FROM photos WHERE substr(path, 1, ?) = ? LIMIT 1",
+                                 (len(prefix), prefix)).fetchone() is not None
 
     def max_id(self) -> int:
         return self.conn.execute("SELECT coalesce(max(id), 0) FROM photos").fetchone()[0]
@@ -255,30 +295,30 @@ class PhotoStore:
         self.conn.execute("DROP TABLE IF EXISTS temp.todo")
         self.conn.execute("CREATE TEMP TABLE seen (id INTEGER PRIMARY KEY)")
         self.conn.execute("CREATE TEMP TABLE todo (n INTEGER PRIMARY KEY, path BLOB, size INTEGER, "
-                          "mtime_ns INTEGER, id INTEGER)")
+                          "mtime_ns INTEGER, dev INTEGER, id INTEGER)")
 
     def mark_seen(self, ids: Iterable[int]) -> None:
         self.conn.executemany("INSERT OR IGNORE INTO temp.seen (id) VALUES (?)", [(int(i),) for i in ids])
 
-    def add_todo(self, rows: Iterable[tuple[bytes, int, int, int | None]]) -> None:
-        """Queue files to read: (path, size, mtime_ns, id of the row at that path or None)."""
-        self.conn.executemany("INSERT INTO temp.todo (path, size, mtime_ns, id) VALUES (?, ?, ?, ?)", rows)
+    def add_todo(self, rows: Iterable[tuple[bytes, int, int, int, int | None]]) -> None:
+        """Queue files to read: (path, size, mtime_ns, dev, id of the row at that path or None)."""
+        self.conn.executemany("INSERT INTO temp.todo (path, size, mtime_ns, dev, id) VALUES (?, ?, ?, ?, ?)", rows)
 
     def todo_count(self) -> int:
         return self.conn.execute("SELECT count(*) FROM temp.todo").fetchone()[0]
 
-    def iter_todo(self) -> Iterator[tuple[bytes, int, int, int | None]]:
-        """The queued files in walk order, read in chunks (memory stays bounded)."""
+    def iter_todo(self) -> Iterator[tuple[bytes, int, int, int, int | None]]:
+        """The queued files (path, size, mtime_ns, dev, id) in walk order, read in chunks (memory stays bounded)."""
         last = 0
-        while chunk := self.conn.execute("SELECT n, path, size, mtime_ns, id FROM temp.todo WHERE n > ? "
+        while chunk := self.conn.execute("SELECT n, path, size, mtime_ns, dev, id FROM temp.todo WHERE n > ? "
                                          "ORDER BY n LIMIT 1000", (last,)).fetchall():
             last = chunk[-1][0]
             yield from (tuple(row[1:]) for row in chunk)
 
-    def iter_unseen(self, up_to_id: int) -> Iterator[tuple[int, bytes]]:
-        """(id, path) of the rows with id <= `up_to_id` not marked seen, in id order and chunks."""
+    def iter_unseen(self, up_to_id: int) -> Iterator[tuple[int, bytes, int | None]]:
+        """(id, path, dev) of the rows with id <= `up_to_id` not marked seen, in id order and chunks."""
         last = 0
-        while chunk := self.conn.execute("SELECT id, path FROM photos WHERE id > ? AND id <= ? AND id NOT IN "
+        while chunk := self.conn.execute("SELECT id, path, dev FROM photos WHERE id > ? AND id <= ? AND id NOT IN "
                                          "(SELECT id FROM temp.seen) ORDER BY id LIMIT 2000",
                                          (last, up_to_id)).fetchall():
             last = chunk[-1][0]
@@ -286,18 +326,24 @@ class PhotoStore:
 
     # ---- writing ---------------------------------------------------------------------------------
 
-    def write(self, rows: Iterable[tuple[bytes, int, int, bytes, bytes | None, str | None]]) -> None:
-        """Insert or replace (by path) rows of (path, size, mtime_ns, sha256, vector, error); the caller
+    def write(self, rows: Iterable[tuple[bytes, int, int, int, bytes, bytes | None, str | None]]) -> None:
+        """Insert or replace (by path) rows of (path, size, mtime_ns, dev, sha256, vector, error); the caller
         groups writes in `transaction()`."""
         self.conn.executemany(
-            "INSERT INTO photos (path, size, mtime_ns, sha256, vector, error) VALUES (?, ?, ?, ?, ?, ?) "
+            "INSERT INTO photos (path, size, mtime_ns, dev, sha256, vector, error) VALUES (?, ?, ?, ?, ?, ?, ?) "
             "ON CONFLICT (path) DO UPDATE SET size = excluded.size, mtime_ns = excluded.mtime_ns, "
-            "sha256 = excluded.sha256, vector = excluded.vector, error = excluded.error", rows)
+            "dev = excluded.dev, sha256 = excluded.sha256, vector = excluded.vector, error = excluded.error", rows)
 
-    def touch(self, rows: Iterable[tuple[int, int, int]]) -> None:
-        """Record a new (size, mtime_ns) for rows whose content did not change: (id, size, mtime_ns)."""
-        self.conn.executemany("UPDATE photos SET size = ?, mtime_ns = ? WHERE id = ?",
-                              [(size, mtime, i) for i, size, mtime in rows])
+    def touch(self, rows: Iterable[tuple[int, int, int, int]]) -> None:
+        """Record a new (size, mtime_ns, dev) for rows whose content did not change: (id, size, mtime_ns, dev)."""
+        self.conn.executemany("UPDATE photos SET size = ?, mtime_ns = ?, dev = ? WHERE id = ?",
+                              [(size, mtime, dev, i) for i, size, mtime, dev in rows])
+
+    def forget_vectors(self, ids: Sequence[int], reason: str) -> None:
+        """Drop the vectors of these rows and mark them changed (size -1, no digest), so that the next scan of
+        their folder reads them again instead of reusing the vector."""
+        self.conn.executemany("UPDATE photos SET vector = NULL, error = ?, size = -1, sha256 = zeroblob(32) "
+                              "WHERE id = ?", [(reason, int(i)) for i in ids])
 
     def delete(self, ids: Sequence[int]) -> None:
         self.conn.executemany("DELETE FROM photos WHERE id = ?", [(int(i),) for i in ids])
@@ -320,5 +366,8 @@ class _Transaction:
 
 
 def fs_bytes(path: str | os.PathLike) -> bytes:
-    """The bytes stored for a path (absolute, as the OS spells it)."""
-    return os.fsencode(os.path.abspath(path))
+    """The bytes stored for a path: absolute, its folder with symbolic links resolved (as roots are), the name
+    as the OS spells it."""
+    folder, name = os.path.split(os.path.abspath(path))
+    return os.fsencode(os.path.join(os.path.realpath(folder), name))
+

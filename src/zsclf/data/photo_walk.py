@@ -31,11 +31,13 @@ SYSTEM_NAMES = frozenset(name.lower() for name in (
 
 @dataclass(frozen=True)
 class FoundPhoto:
-    """A regular file with an image extension: its path (as the walk spells it) and what stat says."""
+    """A regular file with an image extension: its path (as the walk spells it), what stat says, and the
+    device of the folder it was found in (`st_dev`: a drive swapped under a mount point shows there)."""
 
     path: str
     size: int
     mtime_ns: int
+    dev: int = 0
 
 
 @dataclass(frozen=True)
@@ -68,6 +70,7 @@ def walk_photos(root: str, exclude: Sequence[str] = (), on_skip: Callable[[Skipp
         try:
             with os.scandir(folder) as it:
                 entries = sorted(it, key=lambda e: e.name)
+            dev = os.stat(folder).st_dev
         except OSError as exc:
             report(Skipped(folder, "unreadable", exc.strerror or str(exc)))
             continue
@@ -77,7 +80,7 @@ def walk_photos(root: str, exclude: Sequence[str] = (), on_skip: Callable[[Skipp
             relative = f"{rel}{name}"
             if is_hidden_or_system(name) or excluded(name, relative, entry.path, exclude):
                 continue
-            found = _visit(entry, report)
+            found = _visit(entry, dev, report)
             if found == "dir":
                 subfolders.append((entry.path, relative + "/"))
             elif found is not None:
@@ -85,7 +88,7 @@ def walk_photos(root: str, exclude: Sequence[str] = (), on_skip: Callable[[Skipp
         stack.extend(reversed(subfolders))
 
 
-def _visit(entry: os.DirEntry, report: Callable[[Skipped], None]) -> FoundPhoto | str | None:
+def _visit(entry: os.DirEntry, dev: int, report: Callable[[Skipped], None]) -> FoundPhoto | str | None:
     """"dir" for a real folder to enter, a FoundPhoto for a photo, None for anything else."""
     try:
         if entry.is_dir(follow_symlinks=False):
@@ -105,4 +108,4 @@ def _visit(entry: os.DirEntry, report: Callable[[Skipped], None]) -> FoundPhoto 
     if not stat.S_ISREG(st.st_mode):
         report(Skipped(entry.path, "special", f"is {file_kind(st.st_mode)}, not a regular file"))
         return None
-    return FoundPhoto(entry.path, st.st_size, st.st_mtime_ns)
+    return FoundPhoto(entry.path, st.st_size, st.st_mtime_ns, dev)

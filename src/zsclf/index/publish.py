@@ -33,7 +33,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from ..core.fsio import fsync_dir, os_reason, write_new_file
-from ..core.locking import folder_lock
+from ..core.locking import lock_wait, locked_output
 from ..core.targets import check_output_folder
 from ..errors import ZsclfError
 from .layout import CURRENT, legacy_leftovers, new_version_name, survey, temp_current_name
@@ -41,7 +41,6 @@ from .layout import CURRENT, legacy_leftovers, new_version_name, survey, temp_cu
 CRASH_ENV = "ZSCLF_TEST_CRASH_AT"
 STEPS = ("locked", "version-written", "version-synced", "version-renamed", "current-written", "current-swapped",
          "cleaned")
-DEFAULT_WAIT_S = 60.0
 
 
 def check_index_target(path: Path) -> Path:
@@ -56,15 +55,6 @@ def check_index_target(path: Path) -> Path:
     return real
 
 
-def lock_wait() -> float:
-    """Seconds a writer waits for another one (ZSCLF_LOCK_WAIT, default 60)."""
-    value = os.environ.get("ZSCLF_LOCK_WAIT", "")
-    try:
-        return max(0.0, float(value)) if value else DEFAULT_WAIT_S
-    except ValueError:
-        raise ZsclfError(f"ZSCLF_LOCK_WAIT={value!r}: expected a number of seconds") from None
-
-
 Files = Mapping[str, bytes | bytearray | memoryview]
 
 
@@ -74,22 +64,9 @@ def publish(path: Path, files: Files | Callable[[Path], Files], wait: float | No
     current one (index.store.republish) cannot lose a concurrent writer's version."""
     real = check_index_target(path)
     wait = lock_wait() if wait is None else wait
-    made = _make_parents(path, real.parent)
     busy = f"{path}: another zsclf is writing this index (waited {wait:g} s); try again when it has finished"
-    try:
-        with folder_lock(real, wait, busy) as created:
-            try:
-                _publish_locked(path, real, files, created)
-            except BaseException:
-                if created:
-                    _remove_empty([real])
-                raise
-    except OSError as exc:
-        _remove_empty(made)
-        raise ZsclfError(f"{path}: cannot write the index: {os_reason(exc)}; nothing was changed") from None
-    except BaseException:
-        _remove_empty(made)
-        raise
+    with locked_output(path, real, busy, "index", wait) as created:
+        _publish_locked(path, real, files, created)
     return path
 
 
@@ -155,31 +132,6 @@ def _clean(folder: Path, keep: set[str | None]) -> None:
             shutil.rmtree(path, ignore_errors=True)
         else:
             _unlink(path)
-
-
-def _make_parents(path: Path, parent: Path) -> list[Path]:
-    """Make the missing folders above the target; returns them, deepest first (removed again on failure)."""
-    missing = []
-    while not parent.exists():
-        missing.append(parent)
-        parent = parent.parent
-    for folder in reversed(missing):
-        try:
-            os.mkdir(folder, 0o777)
-        except FileExistsError:
-            pass
-        except OSError as exc:
-            _remove_empty(missing)
-            raise ZsclfError(f"{path}: cannot make folder {folder}: {os_reason(exc)}") from None
-    return missing
-
-
-def _remove_empty(folders: list[Path]) -> None:
-    for folder in folders:
-        try:
-            os.rmdir(folder)
-        except OSError:
-            pass
 
 
 def _unlink(path: Path) -> None:

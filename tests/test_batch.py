@@ -132,7 +132,9 @@ def test_parts_are_atomic_and_a_resume_skips_what_is_written(tmp_path, colours):
     (out / parts[1]).unlink()  # as if the run had been killed while writing its second part:
     (out / f".{parts[1]}.x1y2.tmp").write_bytes(b"half a part")
     again = PartSink(str(out), settings(), part_rows=2)
-    assert again.done == set(paths[:2]) and not list(out.glob(".*.tmp"))
+    assert again.done == set(paths[:2]) and list(out.glob(".*.tmp"))  # nothing is touched before a part is written
+    again.add(clf.score_paths(paths[2:], top_k=2))
+    assert not list(out.glob(".*.tmp")) and len(list(out.glob("part-*.parquet"))) == 2
     assert (out / RUN_FILE).is_file()
     with pytest.raises(ZsclfError, match=r"top_k 2 \(now 3\)"):
         PartSink(str(out), settings(top_k=3), part_rows=2)

@@ -5,18 +5,20 @@ by a separate CPU stage, `Classifier.score_pixels`): results are those of `predi
 from __future__ import annotations
 
 import dataclasses
+import os
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..core import paths as locations
+from ..core import uri
 from ..core.progress import Progress, counter
 from ..errors import ZsclfError, check_number
 from ..pipeline.classifier import Classifier, ClassifierConfig, query_top_t
 from ..pipeline.result_table import arrow_text
 from ..version import __version__
-from .sink import PartSink, RunSettings
+from .sink import PartSink, RunSettings, open_sink
 from .sources import list_paths
 
 ENGINES = ("local", "ray")
@@ -99,15 +101,25 @@ def run_settings(clf: Classifier, request: BatchRequest) -> RunSettings:
                        top_t=query_top_t(clf.index.meta, config.top_t),
                        exclude_seen=request.exclude_seen,
                        projection=str(config.projection) if config.projection else None,
-                       min_score=request.min_score, seen_gate=config.seen_gate, zsclf=__version__)
+                       min_score=request.min_score, seen_gate=config.seen_gate, zsclf=__version__,
+                       index_files=", ".join(f"{name} crc32 {check.crc32}"
+                                             for name, check in sorted((clf.index.meta.files or {}).items())))
 
 
-def pending(inputs: Iterable[str], done: set[str]) -> tuple[list[str], int, int]:
-    """(inputs still to score, in order and each once; how many were listed; how many are skipped)."""
-    todo, listed = [], 0
+def input_key(path: str) -> str:
+    """What makes two inputs one: the path as Arrow stores it, a local one made absolute against the working
+    folder (`a.jpg`, `./a.jpg` and `$PWD/a.jpg` are one input; the output keeps the path as it was given)."""
+    text = arrow_text(path)
+    return text if uri.is_uri(text) else os.path.abspath(text)
+
+
+def pending(inputs: Iterable[str], written: Iterable[str]) -> tuple[list[str], int, int]:
+    """(inputs still to score, in order and each once; how many were listed; how many are skipped), given the
+    paths already `written` (see `input_key`)."""
+    todo, listed, done = [], 0, {input_key(path) for path in written}
     for path in inputs:
         listed += 1
-        key = arrow_text(path)
+        key = input_key(path)
         if key not in done:
             done.add(key)
             todo.append(path)
@@ -134,7 +146,12 @@ def run_batch(request: BatchRequest, progress: Progress | None = None,
     config = request.classifier
     # the driver's classifier checks index, models and projection before any work (on the CPU for Ray)
     clf = Classifier.from_config(config if request.engine == "local" else dataclasses.replace(config, device="cpu"))
-    sink = PartSink(request.output, run_settings(clf, request), request.part_rows)
+    with open_sink(request.output, run_settings(clf, request), request.part_rows) as sink:
+        return _score(request, clf, sink, progress, stdin)
+
+
+def _score(request: BatchRequest, clf: Classifier, sink: PartSink, progress: Progress | None,
+           stdin: Iterable[bytes | str] | None) -> BatchOutcome:
     todo, listed, skipped = pending(list_paths(request.inputs, request.path_column, stdin), sink.done)
     if not listed:
         raise ZsclfError("no images found in the inputs")

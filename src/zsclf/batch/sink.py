@@ -6,8 +6,18 @@
 A local part is written to a hidden temp file in OUT, fsynced and renamed (`core.fsio.atomic_file`);
 on an object store (S3, GCS) one upload is already all or nothing. Resuming reads the `path` column
 of the parts there and skips those inputs. A crash leaves at most a hidden temp file, which the next
-run removes. Readers of OUT as a dataset (pyarrow, Spark, DuckDB, pandas) skip `.` and `_` files.
-One run at a time may write to an output folder.
+run that writes removes. Readers of OUT as a dataset (pyarrow, Spark, DuckDB, pandas) skip `.` and `_` files.
+
+Whose folder it is is decided before anything in it is touched: OUT is ours when it is empty or holds
+`_zsclf_batch.json`; anything else (even a file with a temp part's name) makes it foreign, and it is left
+as it is. Nothing is written until the first part is: a run refused for its inputs, its settings or the
+output leaves no run file behind, and a local OUT it made is removed again while still empty.
+
+One run at a time writes to a local OUT: it holds `core.locking`'s lock on the folder from before it
+reads what is there until it ends; a second run waits ZSCLF_LOCK_WAIT seconds (default 60) and then
+resumes after the first, or fails saying OUT is busy. An object store has no such lock: two runs at
+once on one URI each write whole parts, but may both score the same inputs (rows twice; a later
+resume skips them all).
 """
 
 from __future__ import annotations
@@ -15,11 +25,16 @@ from __future__ import annotations
 import json
 import re
 import uuid
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, fields
+from pathlib import Path
 
 from ..core import typed_json, uri
 from ..core.fsio import atomic_file, fsync_dir, os_reason
+from ..core.locking import lock_wait, locked_output
+from ..core.targets import check_output_folder
 from ..errors import ZsclfError
 from ..pipeline.result_table import COLUMNS, result_schema
 
@@ -42,6 +57,7 @@ class RunSettings:
     projection: str | None = None
     min_score: float | None = None
     seen_gate: float | None = None
+    index_files: str | None = None  # the index version's file checks (meta.files): which labels ranked the rows
     zsclf: str = ""
 
     def differences(self, other: RunSettings) -> list[str]:
@@ -50,46 +66,74 @@ class RunSettings:
                 if f.name != "zsclf" and getattr(self, f.name) != getattr(other, f.name)]
 
 
+@contextmanager
+def open_sink(output: str, settings: RunSettings, part_rows: int) -> Iterator[PartSink]:
+    """The output `output` opened for one run (a local folder locked, and made when missing) while the
+    `with` body runs; see the module doc. A local folder it made is removed if the body fails before writing."""
+    if uri.is_uri(output):
+        yield PartSink(output, settings, part_rows)
+        return
+    path = Path(output)
+    real, _ = check_output_folder(path, "batch output")
+    wait = lock_wait()
+    busy = f"{output}: another zsclf batch is writing to it (waited {wait:g} s); try again when it has finished"
+    with locked_output(path, real, busy, "batch output", wait):
+        yield PartSink(output, settings, part_rows)
+
+
 class PartSink:
-    """Collects result tables and writes them as Parquet parts of about `part_rows` rows."""
+    """Collects result tables and writes them as Parquet parts of about `part_rows` rows (see `open_sink`)."""
 
     def __init__(self, output: str, settings: RunSettings, part_rows: int) -> None:
         self.output = output
+        self.settings = settings
         self.fs, self.root = uri.filesystem(output)
         self.local = not uri.is_uri(output)
         self.part_rows = part_rows
         self._pending: list = []
         self._pending_rows = 0
         self.parts = self.rows = self.failed = 0
-        names = self._prepare(settings)
+        names = self._survey()
+        self._started = RUN_FILE in names
+        self._stale = [n for n in names if _TEMP.match(n)]
         self._next = 1 + max((int(m.group(1)) for n in names if (m := _PART.match(n))), default=-1)
         self.done = self._done_paths([n for n in names if _PART.match(n)])
 
     def _path(self, name: str) -> str:
         return f"{self.root.rstrip('/')}/{name}"
 
-    def _prepare(self, settings: RunSettings) -> list[str]:
-        """Make or check the output folder; returns the names in it (stale temp parts removed)."""
+    def _survey(self) -> list[str]:
+        """The names in the output folder, once it is known to be ours (empty, missing or with a run file whose
+        settings are ours); nothing is changed."""
         pafs = uri.pyarrow_fs()
         try:
             kind = self.fs.get_file_info(self.root).type
             if kind == pafs.FileType.NotFound:
-                self.fs.create_dir(self.root, recursive=True)
-            elif kind != pafs.FileType.Directory:
+                return []
+            if kind != pafs.FileType.Directory:
                 raise ZsclfError(f"{self.output}: exists and is not a folder; choose another --output")
             names = sorted(i.base_name for i in self.fs.get_file_info(pafs.FileSelector(self.root)))
         except OSError as exc:
             raise ZsclfError(f"{self.output}: cannot use as output: {os_reason(exc)}") from None
-        for name in [n for n in names if _TEMP.match(n)]:
-            self.fs.delete_file(self._path(name))  # left by a run that was killed while writing
-        names = [n for n in names if not _TEMP.match(n)]
         if names and RUN_FILE not in names:
-            raise ZsclfError(f"{self.output}: exists and is not a `zsclf batch` output; choose another --output")
-        if RUN_FILE in names:
-            self._check_settings(settings)
-        else:
-            self._write(RUN_FILE, (json.dumps(typed_json.dump(settings), indent=2) + "\n").encode())
+            raise ZsclfError(f"{self.output}: exists and is not a `zsclf batch` output (it holds {names[0]!r} and "
+                             f"no {RUN_FILE}); choose another --output (nothing was changed)")
+        if names:
+            self._check_settings(self.settings)
         return names
+
+    def _start(self) -> None:
+        """Before the first part: the folder made (URIs), stale temp parts removed, the run file written."""
+        try:
+            if not self._started and not self.local:
+                self.fs.create_dir(self.root, recursive=True)
+            for name in self._stale:
+                self.fs.delete_file(self._path(name))  # left by a run of ours killed while writing
+        except OSError as exc:
+            raise ZsclfError(f"{self.output}: cannot write: {os_reason(exc)}") from None
+        if not self._started:
+            self._write(RUN_FILE, (json.dumps(typed_json.dump(self.settings), indent=2) + "\n").encode())
+        self._started, self._stale = True, []
 
     def _check_settings(self, settings: RunSettings) -> None:
         source = f"{self.output}/{RUN_FILE}"
@@ -122,13 +166,17 @@ class PartSink:
 
     def _write(self, name: str, data: bytes) -> None:
         """A file in the output folder, all or nothing."""
-        if self.local:
-            with atomic_file(self._path(name)) as fh:
-                fh.write(data)
-            fsync_dir(self.root)
-        else:
-            with self.fs.open_output_stream(self._path(name)) as fh:
-                fh.write(data)
+        try:
+            if self.local:
+                with atomic_file(self._path(name)) as fh:
+                    fh.write(data)
+                fsync_dir(self.root)
+            else:
+                with self.fs.open_output_stream(self._path(name)) as fh:
+                    fh.write(data)
+        except OSError as exc:
+            raise ZsclfError(f"{self.output}: cannot write {name}: {os_reason(exc)}; the parts already there are "
+                             "whole: make room and run again to resume") from None
 
     def add(self, table) -> None:
         """Queue a results table; whole parts are written as soon as there are enough rows."""
@@ -147,11 +195,12 @@ class PartSink:
         import pyarrow.parquet as pq
 
         table = pa.concat_tables(self._pending)
+        self._pending, self._pending_rows = [], 0  # not written again by the flush of a failed run
         sink = pa.BufferOutputStream()
         pq.write_table(table, sink)
+        self._start()
         self._write(f"part-{self._next:06d}-{uuid.uuid4().hex[:12]}.parquet", sink.getvalue().to_pybytes())
         self._next += 1
         self.parts += 1
         self.rows += table.num_rows
-        self._pending, self._pending_rows = [], 0
 

@@ -56,7 +56,9 @@ def os_reason(exc: OSError) -> str:
         return "no such file"
     if isinstance(exc, PermissionError):
         return "permission denied"
-    return exc.strerror or str(exc)
+    lines = (exc.strerror or str(exc)).splitlines()  # pyarrow's cloud errors can run over many lines
+    reason = lines[0].split(" error_info={")[0] if lines else type(exc).__name__  # GCS: a dump of its retry state
+    return reason if len(reason) <= 300 else reason[:299] + "…"
 
 
 def regular_file_problem(path: str | os.PathLike) -> str | None:

@@ -32,8 +32,8 @@ import signal
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from ..core.fsio import folders_made_for, fsync_dir, os_reason, remove_empty, write_new_file
-from ..core.locking import folder_lock
+from ..core.fsio import fsync_dir, os_reason, write_new_file
+from ..core.locking import lock_wait, locked_output
 from ..core.targets import check_output_folder
 from ..errors import ZsclfError
 from .layout import CURRENT, legacy_leftovers, new_version_name, survey, temp_current_name
@@ -41,7 +41,6 @@ from .layout import CURRENT, legacy_leftovers, new_version_name, survey, temp_cu
 CRASH_ENV = "ZSCLF_TEST_CRASH_AT"
 STEPS = ("locked", "version-written", "version-synced", "version-renamed", "current-written", "current-swapped",
          "cleaned")
-DEFAULT_WAIT_S = 60.0
 
 
 def check_index_target(path: Path, option: str = "--output") -> Path:
@@ -57,15 +56,6 @@ def check_index_target(path: Path, option: str = "--output") -> Path:
     return real
 
 
-def lock_wait() -> float:
-    """Seconds a writer waits for another one (ZSCLF_LOCK_WAIT, default 60)."""
-    value = os.environ.get("ZSCLF_LOCK_WAIT", "")
-    try:
-        return max(0.0, float(value)) if value else DEFAULT_WAIT_S
-    except ValueError:
-        raise ZsclfError(f"ZSCLF_LOCK_WAIT={value!r}: expected a number of seconds") from None
-
-
 Files = Mapping[str, bytes | bytearray | memoryview]
 
 
@@ -76,14 +66,8 @@ def publish(path: Path, files: Files | Callable[[Path], Files], wait: float | No
     real = check_index_target(path)
     wait = lock_wait() if wait is None else wait
     busy = f"{path}: another zsclf is writing this index (waited {wait:g} s); try again when it has finished"
-    with folders_made_for(path, real.parent, "{target}: cannot write the index: {reason}; nothing was changed"), \
-            folder_lock(real, wait, busy) as created:
-        try:
-            _publish_locked(path, real, files, created)
-        except BaseException:
-            if created:
-                remove_empty([real])
-            raise
+    with locked_output(path, real, busy, "index", wait) as created:
+        _publish_locked(path, real, files, created)
     return path
 
 

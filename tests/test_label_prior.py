@@ -13,10 +13,12 @@ from zsclf.core.vectors import normalize
 from zsclf.errors import ZsclfError
 from zsclf.learn.label_prior import (
     DEFAULT_METHOD,
+    LABEL_PRIOR_QUERIES,
     MAX_DOMINANCE,
     METHODS,
     default_correction,
     dominance,
+    label_prior_queries,
     label_prior_rows,
     mean_pairwise_cosine,
     prior_answer_skew,
@@ -90,6 +92,12 @@ def test_rule_leaves_a_tight_cluster_of_ambiguous_names_plain_and_corrects_sprea
     assert default_correction(spread[:1], reference)[0] is None
 
 
+def test_corrected_indexes_record_queries_in_the_labels_own_template() -> None:
+    queries = label_prior_queries("photo")
+    assert (queries.top_t, queries.temperature, queries.template) == (50, 2.0, "photo")
+    assert LABEL_PRIOR_QUERIES.template == "name"
+
+
 def test_mean_pairwise_cosine_and_prior_skew_match_their_definitions() -> None:
     rng = np.random.default_rng(3)
     v = normalize(rng.normal(size=(7, 16)))
@@ -115,7 +123,7 @@ def test_many_labels_stay_fast_enough_for_a_build() -> None:
 @needs_shared("coco-captions")
 def test_scene_labels_on_report_photos_are_better_corrected() -> None:
     """The measurement script's coco scene set (caption votes, the issue's eight scene labels), REPORT half:
-    balanced accuracy and hit@1 with the default correction above plain."""
+    balanced accuracy and hit@1 with the default correction (and its queries) above today's plain index."""
     spec = importlib.util.spec_from_file_location("label_prior_bench", ROOT / "benchmarks" / "label_prior.py")
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
@@ -127,8 +135,10 @@ def test_scene_labels_on_report_photos_are_better_corrected() -> None:
         cache = bench.Cache(Path(tmp))
         scenes = bench.coco_scenes(cache)
         prior = bench.shipped_prior()
-        results = bench.evaluate(cache, [scenes], prior, "name", 10, 1.0, [("none", {})])
-    plain = results[("scenes-coco", "report", "none")][0]
-    ruled = results[("scenes-coco", "report", "rule")][0]
+        plain = bench.evaluate(cache, [scenes], prior, "name", 10, 1.0, [("none", {})])  # today's label index
+        chosen = bench.evaluate(cache, [scenes], prior, "name", LABEL_PRIOR_QUERIES.top_t,
+                                LABEL_PRIOR_QUERIES.temperature, [])
+    plain = plain[("scenes-coco", "report", "none")][0]
+    ruled = chosen[("scenes-coco", "report", "rule")][0]
     assert ruled["bal"] > plain["bal"]
     assert ruled["hit1"] > plain["hit1"]

@@ -18,6 +18,8 @@ Methods (C[r, v] = cos(r, v)):
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from ..core.hubness import inverted_softmax_normaliser, knn_mean_similarity
@@ -29,13 +31,20 @@ METHODS = ("inverted_softmax", "zscore", "mean", "csls", "label_softmax")
 DEFAULT_METHOD = "inverted_softmax"
 DEFAULTS: dict[str, dict[str, float]] = {"inverted_softmax": {"beta": 20.0}, "csls": {"k": 10},
                                          "label_softmax": {"tau": 0.05}}
-# Corrected label indexes keep the label index's own ConSE (top-10 at T=1, the labels' template): no QueryConSE
-LABEL_PRIOR_QUERIES: QueryConSE | None = None
+# ConSE of corrected label indexes (and of the reference queries that fit them): top-50 at T=2 like sentence
+# indexes, but the seen classes MUST be embedded with the labels' own (effective) template: with glosses for plain
+# names (the sentence index's queries) the correction lost flowers12 0.02 hit@1 (docs/label_prior.md)
+LABEL_PRIOR_QUERIES = QueryConSE(top_t=50, temperature=2.0, template="name")
 # the default rule: leave a label set plain when the correction would outweigh what a photo says about the labels
 # (spread of the offsets over the labels > MAX_DOMINANCE x a reference photo's spread of cosines over the labels)
 MAX_DOMINANCE = 2.0
 MIN_LABELS = 2
 CHUNK = 1024
+
+
+def label_prior_queries(template: str) -> QueryConSE:
+    """The QueryConSE a corrected label index records: LABEL_PRIOR_QUERIES with the labels' effective template."""
+    return replace(LABEL_PRIOR_QUERIES, template=template)
 
 
 def _column_moments(vectors: np.ndarray, reference: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -137,8 +137,8 @@ def label_spread(vectors: np.ndarray, reference_queries: np.ndarray) -> float:
 
 
 def dominance(vectors: np.ndarray, reference_queries: np.ndarray, method: str = DEFAULT_METHOD) -> float:
-    """std over the labels of the correction (offset / scale, in cosine units) over label_spread: above ~1 the
-    correction, more than the photo, decides which label wins."""
+    """std over the labels of the correction (offset / scale, in cosine units) over label_spread: the larger, the
+    more the correction rather than the photo decides which label wins (measured label sets: 0.35-1.62)."""
     scale, offset, _ = label_offsets(vectors, reference_queries, method)
     return float(np.std(offset / scale) / max(label_spread(vectors, reference_queries), 1e-9))
 
@@ -150,10 +150,11 @@ def label_statistics(vectors: np.ndarray, reference_queries: np.ndarray) -> dict
 
 
 def default_correction(vectors: np.ndarray, reference_queries: np.ndarray) -> tuple[str | None, str]:
-    """The correction the default rule picks for this label set (None: leave it plain) and why."""
+    """The correction the default rule picks for this label set (None: leave it plain) and why. `reference_queries`:
+    the prior's (or the user's reference photos') queries made as LABEL_PRIOR_QUERIES says, in the labels' template."""
     n = len(vectors)
     if n < MIN_LABELS:
-        return None, f"{n} label: nothing to correct"
+        return None, f"{n} label(s): nothing to correct"
     ratio = dominance(vectors, reference_queries)
     if ratio > MAX_DOMINANCE:
         return None, (f"the {DEFAULT_METHOD} correction would outweigh the photos ({ratio:.2f} x a typical photo's "

@@ -42,7 +42,7 @@ def build_index(
     meta = outcome.index.meta
     recall = f", HNSW recall@10 vs exact: {meta.hnsw_recall_at_10:.3f}" if meta.hnsw_recall_at_10 is not None else ""
     taught = (f", {meta.photos.labels} taught by {meta.photos.photos} photos" if meta.photos else
-              ", sentences" if meta.queries else "")
+              ", sentences" if meta.is_sentences else "")
     if meta.label_prior is not None:
         taught += f", label prior: {meta.label_prior.method or 'none'} ({meta.label_prior.reason})"
     if not quiet:

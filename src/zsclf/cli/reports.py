@@ -56,8 +56,9 @@ def print_info(data: dict) -> None:
                           f"{plain(meta['text_encoder']['name'])}, built {meta.get('created')}, version "
                           f"{idx.get('version')}"
                           + (", files ok" if idx.get("files_ok") else "")
-                          + (f", sentences (queries: ConSE top-{meta['queries']['top_t']}, temperature "
-                             f"{meta['queries']['temperature']:g}; {meta['calibration']['method']})"
+                          + (f", {'label prior' if meta.get('label_prior') else 'sentences'} (queries: ConSE "
+                             f"top-{meta['queries']['top_t']}, temperature {meta['queries']['temperature']:g}; "
+                             f"{plain(meta['calibration']['method'])})"
                              if meta.get("queries") and meta.get("calibration") else "")
                           + (f" [dim]sha256 {idx['index_sha256'][:16]}[/dim]" if "index_sha256" in idx else ""))
 

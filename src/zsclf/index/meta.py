@@ -168,13 +168,18 @@ class IndexMeta:
     hnsw_recall_at_10: float | None = None
     files: dict[str, FileCheck] | None = None  # index.faiss and labels.tsv (format 2; written by save_index)
     hedging: HedgingModel | None = None  # added by `zsclf calibrate` as a new version of the index
-    queries: QueryConSE | None = None  # sentence indexes: the ConSE their photos want (else top-10 at 1)
+    queries: QueryConSE | None = None  # sentence and corrected label indexes: their ConSE (else top-10 at 1)
     label_prior: LabelPriorChoice | None = None  # text-label indexes: the hubness correction (see `calibration`)
 
     @property
     def text_space(self) -> TextSpace:
         """The space the labels were embedded in."""
         return TextSpace(self.text_encoder, self.template)
+
+    @property
+    def is_sentences(self) -> bool:
+        """A sentence index (`build-index --sentences`): its own ConSE, and no label-prior decision."""
+        return self.queries is not None and self.label_prior is None
 
     @property
     def query_space(self) -> TextSpace:

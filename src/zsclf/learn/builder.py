@@ -218,10 +218,11 @@ def build_index(labels: LabelSet | None, text: TextEncoder, template: str = DEFA
     if sentences:
         image = image or model_spec(image_model, "image").ref("features")
         vectors, calibration = sentence_vectors(vectors, text, image, *(reference or (None, "")))
-    prior_choice = None
+    prior_choice, queries = None, SENTENCE_QUERIES if sentences else None
     if labels and examples is None and space == "text" and not sentences:
-        vectors, calibration, prior_choice = correct_labels(vectors, text, text_space, label_prior, image_model,
-                                                            reference)
+        correction = correct_labels(vectors, text, text_space, label_prior, image_model, reference)
+        vectors, calibration, prior_choice, queries = (correction.rows, correction.calibration, correction.choice,
+                                                       correction.queries)
         if calibration is not None:  # the corrections are one image model's: index and photos must match
             image = encoder.ref if encoder is not None else model_spec(image_model, "image").ref("features")
     meta = IndexMeta(
@@ -232,7 +233,7 @@ def build_index(labels: LabelSet | None, text: TextEncoder, template: str = DEFA
         projection=ProjectionRef("devise", projection.sha256) if projection is not None else None,
         visual_transform=transform or ("centre" if space == "visual" else None),
         text_to_visual=text_to_visual, photos=photos, calibration=calibration,
-        queries=SENTENCE_QUERIES if sentences else None, label_prior=prior_choice)
+        queries=queries, label_prior=prior_choice)
     index = LabelIndex.build(vectors, names, ids, meta, normalise=calibration is None, parents=parents)
     if kind == "hnsw":
         exact = LabelIndex.build(vectors, names, ids, meta.with_(kind="flat"), normalise=calibration is None)

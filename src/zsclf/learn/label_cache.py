@@ -29,7 +29,7 @@ from ..index.layout import survey
 from ..index.store import load_index, save_index
 from ..models.registry import model_spec
 from ..version import __version__
-from .label_correction import check_label_prior
+from .label_correction import check_label_prior, correction_settings
 
 MAX_ENTRIES = 64  # label sets kept; a 100-label entry is ~0.2 MB, the whole 21K set ~35 MB
 MAX_BYTES = 512 << 20
@@ -83,7 +83,7 @@ def cache_key(labels: LabelSet, template: str, label_prior: str, image_model: st
     content = {
         "labels": [labels.names, labels.ids, labels.synonyms, labels.descriptions, labels.parents],
         "template": template, "text_model": [text.name, text.sha256], "label_prior": label_prior,
-        "image_model": [image.name, weights], "zsclf": __version__,
+        "image_model": [image.name, weights], "zsclf": __version__, "correction": correction_settings(),
     }
     return hashlib.sha256(json.dumps(content, ensure_ascii=False).encode()).hexdigest()[:32]
 

@@ -10,20 +10,42 @@ at all, is decided by learn.label_prior from what the label set looks like (meas
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from ..errors import ZsclfError
-from ..index.meta import Calibration, LabelPriorChoice, TextSpace
+from ..index.meta import Calibration, LabelPriorChoice, QueryConSE, TextSpace
 from ..models.registry import model_spec
 from ..models.text_encoder import TextEncoder
-from ..pipeline.projection import DEFAULT_TOP_T, ConSE
+from ..pipeline.projection import ConSE
 from ..pipeline.seen import seen_class_embeddings
-from .label_prior import METHODS, default_correction, label_prior_rows
+from .label_prior import METHODS, default_correction, label_prior_queries, label_prior_rows
 from .photo_prior import logit_queries, prior_queries, weights_sha256
 
 LABEL_PRIORS = ("auto", "off", *METHODS)
-AUTO_MAX_LABELS = 1000  # auto decides for the user's own label sets; larger ones (the 21K index) stay plain
-# unless a method is named: their hedging fits and published figures are for plain cosine scores
+AUTO_MAX_LABELS = 500  # auto decides for the user's own label sets (measured: 5 to 100 labels); larger ones (the
+# 1K and 21K ImageNet sets) stay plain unless a method is named: their figures and hedging fits are for plain cosine
+
+
+@dataclass(frozen=True)
+class LabelCorrection:
+    """What a text-label index stores: its rows, their Calibration (None: plain vectors), the decision, and the
+    ConSE its queries must use (the one the offsets were fitted with; None: the plain top-10 at T=1)."""
+
+    rows: np.ndarray
+    calibration: Calibration | None
+    choice: LabelPriorChoice | None
+    queries: QueryConSE | None = None
+
+
+def correction_settings() -> str:
+    """Every constant the correction depends on, as text (part of the `--labels` cache key: a changed rule or
+    method is a new entry, not an old vector set)."""
+    from . import label_prior
+
+    return repr((AUTO_MAX_LABELS, label_prior.DEFAULT_METHOD, label_prior.DEFAULTS, label_prior.LABEL_PRIOR_QUERIES,
+                 label_prior.MAX_DOMINANCE, label_prior.MIN_LABELS))
 
 
 def check_label_prior(mode: str) -> str:
@@ -34,29 +56,30 @@ def check_label_prior(mode: str) -> str:
 
 
 def correct_labels(vectors: np.ndarray, text: TextEncoder, space: TextSpace, mode: str = "auto",
-                   image_model: str | None = None, reference: tuple[np.ndarray, str] | None = None
-                   ) -> tuple[np.ndarray, Calibration | None, LabelPriorChoice | None]:
-    """(rows to store, their Calibration or None for plain vectors, the decision to record) for normalised
-    label vectors embedded in `space`. `reference`: (CNN logits of the user's reference photos, where they came
-    from); default: the photo prior of `image_model`."""
+                   image_model: str | None = None, reference: tuple[np.ndarray, str] | None = None) -> LabelCorrection:
+    """The correction `mode` asks for of normalised label vectors embedded in `space`. `reference`: (CNN logits
+    of the user's reference photos, where they came from); default: the photo prior of `image_model`."""
     check_label_prior(mode)
     if mode == "off":
-        return vectors, None, LabelPriorChoice("off (asked for)")
+        return LabelCorrection(vectors, None, LabelPriorChoice("off (asked for)"))
     if mode == "auto" and len(vectors) > AUTO_MAX_LABELS:
-        return vectors, None, None  # not considered: see AUTO_MAX_LABELS
-    conse = ConSE(seen_class_embeddings(space, text.embed), DEFAULT_TOP_T)  # the queries the index will get
+        return LabelCorrection(vectors, None, None)  # not considered: see AUTO_MAX_LABELS
+    spec = label_prior_queries(space.template)
+    conse = ConSE(seen_class_embeddings(TextSpace(space.text_encoder, spec.template), text.embed), spec.top_t,
+                  spec.temperature)
     if reference is None:
         try:
             queries = prior_queries(conse, weights_sha256(model_spec(image_model, "image")))
         except ZsclfError as exc:
             if mode != "auto":
                 raise
-            return vectors, None, LabelPriorChoice(f"not applied: {exc}")
+            return LabelCorrection(vectors, None, LabelPriorChoice(f"not applied: {exc}"))
         what = f"the photo prior ({len(queries)} everyday photos)"
     else:
         queries, what = logit_queries(conse, reference[0]), reference[1]
     method, reason = default_correction(vectors, queries) if mode == "auto" else (mode, "asked for")
     if method is None:
-        return vectors, None, LabelPriorChoice(reason)
+        return LabelCorrection(vectors, None, LabelPriorChoice(reason))
     rows, description = label_prior_rows(vectors, queries, method)
-    return rows, Calibration(f"{description} ({what})", len(queries)), LabelPriorChoice(reason, method)
+    return LabelCorrection(rows, Calibration(f"{description} ({what})", len(queries)), LabelPriorChoice(reason, method),
+                           spec)

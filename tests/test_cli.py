@@ -128,7 +128,9 @@ def test_build_index_then_predict_with_it(models_ready, tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "dropped 1 blank lines and 1 duplicates" in proc.stderr
     meta = json.loads((current_version(out) / "meta.json").read_text())
-    assert meta["count"] == 5 and meta["dim"] == 384 and meta["text_encoder"]["name"] == "all-minilm-l6-v2"
+    assert meta["count"] == 5 and meta["text_encoder"]["name"] == "all-minilm-l6-v2"
+    # a short list of one's own labels is corrected against typical photos: [v, -offset] rows (384 + 1)
+    assert meta["dim"] == 385 and meta["label_prior"]["method"] == "inverted_softmax"
     proc = run_cli("predict", "--index", str(out), str(IMAGES / "chelsea.png"), str(IMAGES / "coffee.png"),
                    "-k", "1")
     assert proc.returncode == 0, proc.stderr
@@ -240,7 +242,7 @@ def test_build_index_never_overwrites_something_else(models_ready, tmp_path):
 def test_plain_label_list_records_the_template_it_really_used(models_ready, tmp_path):
     labels = tmp_path / "l.txt"
     labels.write_text("espresso\ntabby cat\n")
-    run_cli("build-index", str(labels), "-o", str(tmp_path / "i"), "-q", expect=0)
+    run_cli("build-index", str(labels), "-o", str(tmp_path / "i"), "-q", "--label-prior", "off", expect=0)
     meta = json.loads((current_version(tmp_path / "i") / "meta.json").read_text())
     assert meta["template"] == "name"  # no glosses to add
     preds = jsonl(run_cli("predict", "--index", str(tmp_path / "i"), str(IMAGES / "coffee.png"), expect=0).stdout)

@@ -77,7 +77,7 @@ def test_a_sentence_index_ranks_sentences_for_photos_and_pushes_down_hubs(models
     # a generic sentence near 0, where a plain index gives it a third of the right one's cosine or more
     assert all(r["predictions"][0]["score"] > 0.15 for r in results)
     assert all(p["score"] < 0.1 for r in results for p in r["predictions"][1:])
-    plain = _index(tmp_path, [*SENTENCES.values(), *HUBS], "--template", "name")
+    plain = _index(tmp_path, [*SENTENCES.values(), *HUBS], "--template", "name", "--label-prior", "off")
     out = run_cli("predict", *photos, "--index", str(plain), "-k", "2", "--format", "jsonl", expect=0).stdout
     assert all(json.loads(line)["predictions"][1]["label"] in HUBS for line in out.splitlines())
     assert all(json.loads(line)["predictions"][1]["score"] > 0.18 for line in out.splitlines())
@@ -88,7 +88,7 @@ def test_sentence_index_options_are_checked_before_any_work(models_ready, tmp_pa
     labels.write_text("a dog\n")
     for extra, message in ((["--sentences", "--space", "visual"], "--sentences ranks sentences by their text"),
                            (["--sentences", "--examples", str(tmp_path)], "it takes no --examples"),
-                           (["--reference-photos", str(IMAGES)], "--reference-photos is for sentence indexes"),
+                           (["--reference-photos", str(IMAGES), "--label-prior", "off"], "does nothing with off"),
                            (["--sentences", "--reference-photos", str(tmp_path / "nope")], "no such file or folder"),
                            (["--sentences", "--reference-photos", str(IMAGES)], "5 readable photos; at least 20"),
                            (["--sentences", "--template", "name"], "it takes no --template")):

@@ -7,6 +7,8 @@ from typing import Annotated
 import typer
 
 from . import options as opt
+from .reports import print_batch
+from .terminal import ProgressBars
 
 
 def batch(
@@ -39,13 +41,9 @@ def batch(
 ) -> None:
     """Score many photos into a Parquet dataset (path, labels, ids, scores, error); re-run to resume."""
     from ..batch import BatchRequest, run_batch
-    from ..pipeline.classifier import ClassifierConfig
-    from .reports import print_batch
-    from .terminal import ProgressBars
-
-    index = opt.labels_or_index(index, labels, template, label_prior, model, quiet)
-    config = ClassifierConfig(index=index, device=device.value, threads=threads, image_model=model,
-                              projection=projection, top_t=top_t, seen_gate=seen_gate, max_k=top_k)
+    config = opt.classifier_config(labels, template, label_prior, quiet, index=index, device=device.value,
+                                   threads=threads, image_model=model, projection=projection, top_t=top_t,
+                                   seen_gate=seen_gate, max_k=top_k)
     request = BatchRequest(inputs, output, config, top_k, batch_size, exclude_seen, min_score, engine.value, address,
                            workers, gpus_per_worker, split_decode, part_rows, path_column, ship_models)
     with ProgressBars(quiet, "images") as progress:

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from . import options as opt
+from .reports import print_eval, print_json
 from .terminal import ProgressBars
 
 
@@ -36,14 +37,12 @@ def evaluate(
     from ..data.dataset import read_dataset
     from ..data.labels import read_hypernyms
     from ..measure.evaluate import evaluate as run
-    from ..pipeline.classifier import Classifier, ClassifierConfig
-    from .reports import print_eval, print_json
-
+    from ..pipeline.classifier import Classifier
     samples = read_dataset(data, only)
-    index = opt.labels_or_index(index, labels, template, label_prior, model, quiet or as_json)
-    clf = Classifier.from_config(ClassifierConfig(
-        index=index, device=device.value, threads=opt.clamped_threads(threads), image_model=model,
-        projection=projection, top_t=top_t, seen_gate=seen_gate, seen_penalty=seen_penalty))
+    clf = Classifier.from_config(opt.classifier_config(
+        labels, template, label_prior, quiet or as_json, index=index, device=device.value,
+        threads=opt.clamped_threads(threads), image_model=model, projection=projection, top_t=top_t,
+        seen_gate=seen_gate, seen_penalty=seen_penalty))
     with ProgressBars(quiet or as_json, "images") as progress:
         report = run(clf, samples, exclude_seen=exclude_seen, batch_size=batch_size, hypernyms=read_hypernyms(),
                      progress=progress, hedge=hedge or (), hedge_rule=hedge_rule.value)

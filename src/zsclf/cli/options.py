@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from enum import Enum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+if TYPE_CHECKING:
+    from ..pipeline.classifier import ClassifierConfig
 
 
 class Format(str, Enum):
@@ -101,3 +104,14 @@ def labels_or_index(index: Path | None, labels: str | None, template: str | None
     if not own.cached and not quiet:
         note(f"embedded {own.labels} labels (cached for the next run)")
     return own.folder
+
+
+def classifier_config(labels: str | None, template: str | None, label_prior: str, quiet: bool = False,
+                      **fields) -> ClassifierConfig:
+    """ClassifierConfig from the options predict, eval and batch share (`fields`: its own), with `--labels`
+    resolved to its cached index."""
+    from ..pipeline.classifier import ClassifierConfig
+
+    fields["index"] = labels_or_index(fields.get("index"), labels, template, label_prior, fields.get("image_model"),
+                                      quiet)
+    return ClassifierConfig(**fields)

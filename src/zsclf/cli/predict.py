@@ -6,7 +6,10 @@ from typing import Annotated
 
 import typer
 
+from ..data.image_files import expand_inputs
+from ..errors import ZsclfError
 from . import options as opt
+from .render import write_results
 from .terminal import note
 
 
@@ -33,15 +36,11 @@ def predict(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Say which devices are in use.")] = False,
 ) -> None:
     """Rank labels for images."""
-    from ..data.image_files import expand_inputs
-    from ..errors import ZsclfError
-    from ..pipeline.classifier import Classifier, ClassifierConfig
-    from .render import write_results
+    from ..pipeline.classifier import Classifier
 
-    index = opt.labels_or_index(index, labels, template, label_prior, model)
-    clf = Classifier.from_config(ClassifierConfig(
-        index=index, device=device.value, threads=opt.clamped_threads(threads), image_model=model,
-        projection=projection, top_t=top_t, seen_gate=seen_gate, max_k=top_k, hedge=hedge,
+    clf = Classifier.from_config(opt.classifier_config(
+        labels, template, label_prior, index=index, device=device.value, threads=opt.clamped_threads(threads),
+        image_model=model, projection=projection, top_t=top_t, seen_gate=seen_gate, max_k=top_k, hedge=hedge,
         hedge_rule=hedge_rule.value, seen_penalty=seen_penalty))
     if verbose:
         note(f"encoder {clf.encoder.name} on {clf.devices['encoder']}, search on {clf.devices['search']}, "

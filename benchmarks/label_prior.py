@@ -1,6 +1,6 @@
 """Label-prior (hubness) corrections for label indexes, per kind of label set (issue 17; docs/label_prior.md).
 
-    python benchmarks/label_prior.py [--scratch /work/wt/scratch-r17] [--json out.json]
+    python benchmarks/label_prior.py [--scratch DIR] [--json out.json]
 
 Builds label sets from ../shared/data (scenes from coco caption votes and ImageNet's place classes, COCO-80
 objects, birds50 and flowers12 names, random 10- and 100-class ImageNet draws), each split into TUNE and
@@ -190,7 +190,8 @@ def label_sets(cache: Cache) -> list[dict]:
         truth = np.array([labels.index(r[1]) for r in table])
         train = np.array([r[0].startswith("train/") for r in table])
         sets.append({"name": folder, "kind": folder, "labels": labels, "tune": (logits[train], truth[train]),
-                     "report": (logits[~train], truth[~train]), "train_logits": logits[train]})
+                     "report": (logits[~train], truth[~train]), "train_logits": logits[train],
+                     "report_paths": [str(SHARED / folder / r[0]) for r, t in zip(table, train, strict=True) if not t]})
 
     for size in (10, 100):
         for seed in range(10):
@@ -207,6 +208,7 @@ def _split(name: str, kind: str, labels: list[str], truth: dict[str, int], logit
     for part in ("tune", "report"):
         ps = sorted(p for p in truth if half[p] == part)
         out[part] = (np.stack([logits[p] for p in ps]), np.array([truth[p] for p in ps]))
+        out[f"{part}_paths"] = [str(SHARED / "coco-captions" / p) for p in ps]
     return out
 
 
@@ -301,7 +303,8 @@ def summary(runs: dict[str, dict], kinds: list[str]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--scratch", type=Path, default=ROOT.parent / "scratch-r17")
+    parser.add_argument("--scratch", type=Path, default=ROOT / "models" / "cache" / "label-prior-bench",
+                        help="where CNN logits and text embeddings are cached (default: models/cache, git-ignored)")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     cache = Cache(args.scratch)

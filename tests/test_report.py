@@ -46,14 +46,17 @@ class FakeZsclf:
 
     def __call__(self, argv: list[str]) -> subprocess.CompletedProcess:
         self.calls.append(argv)
-        command = argv[3] if argv[1:3] == ["-m", "zsclf.cli"] else "baseline"
+        command = argv[3] if argv[1:3] == ["-m", "zsclf.cli"] else Path(argv[1]).stem
         if command == "calibrate" and "-o" in argv:
             Path(argv[argv.index("-o") + 1]).write_text(json.dumps(FIT))
         stdout = {"eval": {**EVAL, **GZSL_EVAL, **({"hedge": HEDGE} if "--hedge" in argv else {})}, "benchmark": BENCH,
-                  "baseline": BASELINE, "calibrate": {"fit": FIT}}.get(command)
+                  "baseline_torch": BASELINE, "calibrate": {"fit": FIT}, "own_labels_eval": OWN_LABELS}.get(command)
         return subprocess.CompletedProcess(argv, 0, json.dumps(stdout) if stdout else "", "")
 
 
+OWN_LABELS = {"sets": {"scenes-coco": {"about": "scenes", "labels": 8, "photos": 28, **{
+    prior: {"hit@1": hit, "hit@5": 0.9, "balanced": hit - 0.1, "skew": skew, "most_answered": "beach",
+            "most_answered_share": 0.3} for prior, hit, skew in (("off", 0.4, 2.25), ("auto", 0.7, 1.0))}}}}
 AT = {"@1": 0.5, "@2": 0.6, "@5": 0.8, "@10": 0.9, "@20": 0.95}
 EVAL = {"images": 4, "evaluated": 4, "failed": 0, "unmatched": {"n2": 1}, "labels_in_index": 12, "hit": AT, "hp": AT,
         "confusions": [{"true": "iris", "predicted": "daisy", "count": 2}, {"true": "lily", "predicted": "rose",
@@ -181,6 +184,7 @@ def test_all_sections_render_from_canned_results(tmp_path, data):
         "**met** |" in text["hedging"]
     assert "calibrated stacking, GZSL space (1K + unseen species) | H@5 ≥ 1.5× uncalibrated | 2.42×" in text["hedging"]
     assert "the shipped numbers exactly" in text["hedging"]
+    assert "| scenes | 8 | 28 | 0.400 / 0.300 / 2.2 | 0.700 / 0.600 / 1.0 |" in text["own_labels"]
     assert len(fake.calls) == len({tuple(c) for c in fake.calls})  # nothing ran twice
 
 

@@ -131,6 +131,11 @@ def accuracy_steps() -> Iterable[tuple[str, Step]]:
     yield "eval:flowers-21k", evaluate(FLOWERS, "--only", "test/")
 
 
+def own_labels_steps() -> Iterable[tuple[str, Step]]:
+    """`zsclf eval --labels`, plain and corrected, per kind of label set (benchmarks/own_labels_eval.py)."""
+    yield "own-labels", Measure(("benchmarks/own_labels_eval.py", "--json"), expect=("sets",))
+
+
 def speed_steps(limits: Limits) -> Iterable[tuple[str, Step]]:
     """`zsclf benchmark` and the PyTorch-eager baseline script."""
     yield "benchmark", Measure(("zsclf", "benchmark", "{data}/imagenet-sample", "--limit", str(limits.bench),
@@ -205,6 +210,6 @@ def make_plan(quick: bool = False) -> Plan:
     """The full plan; `quick` shrinks the speed runs, the seeds and the DeViSE epochs."""
     limits = QUICK if quick else FULL
     seeds = (0,) if quick else (0, 1, 2, 3, 4)
-    steps = unique([*accuracy_steps(), *speed_steps(limits), *fewshot_steps(seeds, 20 if quick else 100),
-                    *hedging_steps()])
+    steps = unique([*accuracy_steps(), *own_labels_steps(), *speed_steps(limits),
+                    *fewshot_steps(seeds, 20 if quick else 100), *hedging_steps()])
     return Plan(steps=steps, limits=limits, seeds=seeds, quick=quick)

@@ -11,6 +11,7 @@ from .flowers import section_flowers
 from .header import section_header
 from .hedging import section_hedging
 from .imagenet import section_imagenet
+from .own_labels import section_own_labels
 from .speed import section_speed
 
 Section = Callable[[Context], str]
@@ -19,6 +20,7 @@ SECTIONS: list[Section] = [
     section_header,
     section_imagenet,
     section_flowers,
+    section_own_labels,
     section_speed,
     section_charts,
     section_fewshot,

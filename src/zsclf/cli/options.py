@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -82,28 +83,33 @@ def clamped_threads(requested: int | None) -> int:
     return threads
 
 
-def labels_or_index(index: Path | None, labels: str | None, template: str | None = None, label_prior: str = "auto",
-                    model: str | None = None, quiet: bool = False) -> Path | None:
-    """The index folder to use: `--index`, or the cached index of `--labels` (built now when it is new), or None for
-    the default; `--template`/`--label-prior` only go with `--labels`."""
+def labels_maker(index: Path | None, labels: str | None, template: str | None = None, label_prior: str = "auto",
+                 model: str | None = None, quiet: bool = False) -> Callable[[], Path] | None:
+    """None without `--labels`; else what makes (or finds in the cache) its index folder, to be called while the
+    image model loads. The option combinations are checked now: `--template`/`--label-prior` only go with
+    `--labels`, which excludes `--index`."""
     from ..errors import ZsclfError
-    from .terminal import note
 
     if labels is None:
         if template is not None or label_prior != "auto":
             raise ZsclfError("--template and --label-prior describe --labels: give --labels, or build an index "
                              "with `zsclf build-index` and pass --index")
-        return index
+        return None
     if index is not None:
         raise ZsclfError("--labels and --index exclude each other: give one")
-    from ..learn.label_cache import labels_index
 
-    own = labels_index(labels, template, label_prior, model)
-    for line in own.notes:
-        note(line)
-    if not own.cached and not quiet:
-        note(f"embedded {own.labels} labels (cached for the next run)")
-    return own.folder
+    def make() -> Path:
+        from ..learn.label_cache import labels_index
+        from .terminal import note
+
+        own = labels_index(labels, template, label_prior, model)
+        for line in own.notes:
+            note(line)
+        if not own.cached and not quiet:
+            note(f"embedded {own.labels} labels (cached for the next run)")
+        return own.folder
+
+    return make
 
 
 def classifier_config(labels: str | None, template: str | None, label_prior: str, quiet: bool = False,
@@ -112,6 +118,5 @@ def classifier_config(labels: str | None, template: str | None, label_prior: str
     resolved to its cached index."""
     from ..pipeline.classifier import ClassifierConfig
 
-    fields["index"] = labels_or_index(fields.get("index"), labels, template, label_prior, fields.get("image_model"),
-                                      quiet)
-    return ClassifierConfig(**fields)
+    make = labels_maker(fields.get("index"), labels, template, label_prior, fields.get("image_model"), quiet)
+    return ClassifierConfig(**{**fields, "index": make() if make else fields.get("index")})

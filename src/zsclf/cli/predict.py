@@ -36,12 +36,12 @@ def predict(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Say which devices are in use.")] = False,
 ) -> None:
     """Rank labels for images."""
-    from ..pipeline.classifier import Classifier
-
-    clf = Classifier.from_config(opt.classifier_config(
-        labels, template, label_prior, index=index, device=device.value, threads=opt.clamped_threads(threads),
-        image_model=model, projection=projection, top_t=top_t, seen_gate=seen_gate, max_k=top_k, hedge=hedge,
-        hedge_rule=hedge_rule.value, seen_penalty=seen_penalty))
+    from ..pipeline.classifier import Classifier, ClassifierConfig
+    make_index = opt.labels_maker(index, labels, template, label_prior, model)  # --labels: made while the CNN loads
+    clf = Classifier.from_config(ClassifierConfig(
+        index=index, device=device.value, threads=opt.clamped_threads(threads), image_model=model,
+        projection=projection, top_t=top_t, seen_gate=seen_gate, max_k=top_k, hedge=hedge,
+        hedge_rule=hedge_rule.value, seen_penalty=seen_penalty), make_index)
     if verbose:
         note(f"encoder {clf.encoder.name} on {clf.devices['encoder']}, search on {clf.devices['search']}, "
              f"index {clf.index.meta.source} ({len(clf.index)} labels)")

@@ -7,7 +7,7 @@ results in input order through the one encode loop (`pipeline.encoding`).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -145,16 +145,19 @@ class Classifier:
         return cls.from_config(ClassifierConfig(index=Path(index) if index else None, **options))
 
     @classmethod
-    def from_config(cls, config: ClassifierConfig) -> Classifier:
-        """Assemble a classifier as `config` says (see `load`)."""
+    def from_config(cls, config: ClassifierConfig, make_index: Callable[[], Path] | None = None) -> Classifier:
+        """Assemble a classifier as `config` says (see `load`). `make_index`: makes the index folder to use instead
+        of `config.index` (e.g. `--labels`' cached index), called while the image model loads."""
         index_dir = config.index or paths.default_index_dir()
-        if config.index is None and not (index_dir.exists() or index_dir.is_symlink()):
+        if make_index is None and config.index is None and not (index_dir.exists() or index_dir.is_symlink()):
             raise ZsclfError(f"no default index at {index_dir}: run `zsclf setup` (in a checkout: `make setup`), "
                              f"or `zsclf build-index LABELS -o {index_dir}`")
         # the image model loads while the index does (one-image predict 0.41 -> 0.37 s wall, CPU time the
         # same: 21 interleaved runs); its runs are single-threaded, several batches at once (pipeline.encoding)
         with ThreadPoolExecutor(1, thread_name_prefix="zsclf-load") as pool:
             loading = pool.submit(ImageEncoder.load, config.image_model, SessionConfig(config.device, threads=1))
+            if make_index is not None:
+                index_dir = make_index()
             label_index = load_index(index_dir)  # an index error is the one reported when both fail
             compat.check_text_encoder(label_index.meta, index_dir)
             encoder = loading.result()

@@ -167,10 +167,16 @@ def test_train_reduces_loss_beats_chance_and_projection_is_checked(default_index
     # an index with another template is refused, clearly
     labels = tmp_path / "l.txt"
     labels.write_text("bluebell\nbuttercup\n")
-    run_cli("build-index", str(labels), "--template", "name", "-o", str(tmp_path / "names"), "-q", expect=0)
+    run_cli("build-index", str(labels), "--template", "name", "-o", str(tmp_path / "names"), "-q", "--label-prior",
+            "off", expect=0)
     refused = run_cli("predict", "--index", str(tmp_path / "names"), "--projection", str(out),
                       str(IMAGES / "chelsea.png"))
     assert refused.returncode == 2 and "template" in refused.stderr
+    # a label-prior corrected index was corrected for ConSE queries: it says how to use a projection instead
+    run_cli("build-index", str(labels), "-o", str(tmp_path / "corrected"), "-q", expect=0)
+    refused = run_cli("predict", "--index", str(tmp_path / "corrected"), "--projection", str(out),
+                      str(IMAGES / "chelsea.png"), expect=2)
+    assert "--label-prior off" in refused.stderr
     # a projection for another image encoder is refused
     bad = load_projection(out)
     wrong = dataclasses.replace(bad.meta, image_encoder=ModelRef(bad.meta.image_encoder.name, "0" * 64))

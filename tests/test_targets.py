@@ -141,7 +141,7 @@ def test_build_index_cli_follows_a_symlink_to_an_index(models_ready, tmp_path):
     run_cli("build-index", str(labels), "-o", str(tmp_path / "link"), "-q", expect=0)
     assert (tmp_path / "link").is_symlink() and current_version(tmp_path / "real") != first
     meta = json.loads((current_version(tmp_path / "real") / "meta.json").read_text())
-    assert meta["count"] == 3 and meta["format"] == 2
+    assert meta["count"] == 3 and meta["format"] == 3  # 3: a label-prior corrected index records its queries
 
 
 def test_build_index_cli_gives_up_on_a_locked_index_with_a_clear_message(models_ready, tmp_path):

@@ -52,6 +52,10 @@ def check_takes_projection(meta: IndexMeta, given: bool, where: str | Path) -> N
     DeViSE projection needs one (checked before any file is read)."""
     if meta.space == "visual" and given:
         raise ZsclfError(f"index {where} is in the visual space: it takes no --projection")
+    if meta.queries and given and meta.label_prior is not None:
+        raise ZsclfError(f"index {where} corrects its labels against typical photos as ConSE sees them "
+                         f"(top-{meta.queries.top_t}): it takes no --projection; build it with --label-prior off "
+                         "to use a DeViSE projection")
     if meta.queries and given:
         raise ZsclfError(f"index {where} is a sentence index (its hubness biases were fitted for ConSE "
                          f"queries, top-{meta.queries.top_t}): it takes no --projection")

@@ -173,3 +173,28 @@ def test_eval_reports_balanced_accuracy_and_skew(models_ready, tmp_path):
     assert report["skew"]["ratio"] == pytest.approx(1.0)
     table = run_cli("eval", str(tmp_path / "data"), "--labels", "cat, coffee, rocket, dog", "-q", expect=0).stdout
     assert "balanced accuracy" in table and "skew:" in table
+
+
+def test_batch_takes_labels_too(models_ready, tmp_path):
+    pq = pytest.importorskip("pyarrow.parquet")
+    labels = _labels("cat", "cup of coffee", "rocket")
+    run_cli("batch", CAT, COFFEE, ROCKET, "-o", str(tmp_path / "out"), "--labels", labels, "-k", "1", "-q", expect=0)
+    rows = {Path(r["path"]).name: r["labels"][0] for r in pq.read_table(tmp_path / "out").to_pylist()}
+    assert rows == {"chelsea.png": "cat", "coffee.png": "cup of coffee", "rocket.jpg": "rocket"}
+
+
+def test_build_index_takes_an_image_model_by_name(models_ready, tmp_path):
+    labels = tmp_path / "l.txt"
+    labels.write_text("cat\ndog\n")
+    proc = run_cli("build-index", str(labels), "-o", str(tmp_path / "x.index"), "--model", "no-such-model", expect=2)
+    assert "unknown image model 'no-such-model'" in proc.stderr and not (tmp_path / "x.index").exists()
+    run_cli("build-index", str(labels), "-o", str(tmp_path / "x.index"), "--model", "efficientnet-lite0", "-q",
+            expect=0)
+
+
+def test_the_library_makes_the_same_index(models_ready):
+    from zsclf import Classifier, labels_index
+
+    clf = Classifier.load(labels_index(_labels("cat", "cup of coffee")).folder)
+    (result,) = clf.predict_paths([CAT], top_k=1)
+    assert result.predictions[0].label == "cat"

@@ -7,6 +7,9 @@ Library API (the CLI is a thin wrapper)::
     for result in clf.predict_paths(["cat.jpg"], top_k=5):
         print(result.path, result.predictions)
 
+    from zsclf import labels_index
+    clf = Classifier.load(labels_index("cat, dog, red car").folder)   # your own labels, embedded once and cached
+
     from zsclf import Collection
     photos = Collection.open("photos.db")    # a photo collection (SQLite), searched by text or example
     photos.add(["~/Pictures"])
@@ -34,6 +37,7 @@ if TYPE_CHECKING:
     from .learn.builder import BuildRequest, build_index, make_index
     from .learn.examples import ExampleSet, read_examples
     from .learn.features import encode_images
+    from .learn.label_cache import labels_index
     from .learn.train import TrainConfig, run_training, train_devise
     from .measure.bench import benchmark_images
     from .measure.evaluate import evaluate
@@ -58,6 +62,7 @@ _EXPORTS = {
     "save_projection": "pipeline.projection_file",
     "BuildRequest": "learn.builder", "build_index": "learn.builder", "make_index": "learn.builder",
     "ExampleSet": "learn.examples", "read_examples": "learn.examples", "encode_images": "learn.features",
+    "labels_index": "learn.label_cache",
     "TrainConfig": "learn.train", "train_devise": "learn.train", "run_training": "learn.train",
     "evaluate": "measure.evaluate", "benchmark_images": "measure.bench", "collect_info": "measure.sysinfo",
     "ZsclfError": "errors", "ImageError": "errors",
@@ -70,8 +75,8 @@ __all__ = [
     "SearchResult", "IndexMeta", "load_index", "save_index", "LabelSet", "read_labels", "read_hypernyms", "Sample",
     "read_dataset", "ConSE", "LinearProjection", "VisualProjection", "ProjectionMeta", "load_projection",
     "save_projection", "BuildRequest", "build_index", "make_index", "ExampleSet", "read_examples", "encode_images",
-    "TrainConfig", "train_devise", "run_training", "evaluate", "benchmark_images", "collect_info", "ZsclfError",
-    "ImageError", "Collection", "Hit",
+    "labels_index", "TrainConfig", "train_devise", "run_training", "evaluate", "benchmark_images", "collect_info",
+    "ZsclfError", "ImageError", "Collection", "Hit",
 ]
 
 

@@ -98,6 +98,8 @@ class BuildRequest:
         if self.sentences and (self.examples or space != "text"):
             raise ZsclfError("--sentences ranks sentences by their text: it takes no --examples and no --space visual")
         check_label_prior(self.label_prior)
+        if self.model is not None:
+            model_spec(self.model, "image")  # an unknown or missing image model is refused before any work
         if self.reference_photos and not (self.sentences or (self.labels and space == "text")):
             raise ZsclfError("--reference-photos corrects text labels or sentences: give a label file (text space)")
         if self.reference_photos and self.label_prior == "off" and not self.sentences:

@@ -161,7 +161,9 @@ def fewshot_steps(seeds: tuple[int, ...], epochs: int) -> Iterable[tuple[str, St
     # the species file has names only, so its index embeds names: DeViSE trains towards the same template
     yield "devise", Build(("zsclf", "train", IMAGENET, "-o", "{out}", "--val-fraction", "0", "--epochs", str(epochs),
                            "--template", "name", "-q"), "devise-imagenet-sample.npz")
-    yield "eval:fs-devise", evaluate("{file:test}", "--index", "{index:flowers12}", "--projection", "{devise}")
+    # a DeViSE projection needs a plain index: a label-prior corrected one is fitted for ConSE queries
+    yield build_index("flowers12-plain", "{file:species}", "--label-prior", "off")
+    yield "eval:fs-devise", evaluate("{file:test}", "--index", "{index:flowers12-plain}", "--projection", "{devise}")
     yield build_index("fs-t2v", "{file:species}", "--space", "visual")
     yield "eval:fs-t2v", evaluate("{file:test}", "--index", "{index:fs-t2v}")
     yield build_index("fs-mixed12", "{file:species-second-half}", "--examples", "{file:train-first-half}",

@@ -237,7 +237,7 @@ def test_heic_photos_through_the_optional_extra(tmp_path, embedder, monkeypatch)
 def test_arithmetic_on_coco_moves_a_known_object_in_and_out(tmp_path, embedder):
     """Kiros' arithmetic with an answer known from COCO's object labels: the photos closest to a street scene
     with a truck, plus "truck", all show a truck; minus "truck", none of them does."""
-    coco = SHARED / "coco-captions"
+    coco = (SHARED / "coco-captions").resolve()  # a collection records photos under their real folder
     objects = {str(coco / row.split("\t")[0]): set(row.split("\t")[1].split(","))
                for row in (coco / "objects.tsv").read_text().splitlines()[1:]}
     db = tmp_path / "coco.db"

@@ -10,6 +10,29 @@ from ..index.meta import IndexMeta, TextSpace
 from ..models.registry import ModelRef, load_manifest
 from .projection import LinearProjection
 
+# An int8 model and its float sibling (same source weights, `install.quantize`) may share what is tied to an
+# image model: photo-taught labels, visual-space indexes, DeViSE files, hedging fits. Measured in docs/int8.md.
+SIBLINGS_SHARE = True
+SIBLING_RULE = ("int8 and float siblings share indexes and projections" if SIBLINGS_SHARE else
+                "int8 and float siblings do not share indexes or projections (docs/int8.md)")
+
+
+def _source_weights(match: str, by: str) -> str | None:
+    """The source weights' sha256 of the installed image model whose `by` ('name' or 'sha256') is `match`."""
+    for name, entry in load_manifest().models.items():
+        if entry.kind == "image" and (name if by == "name" else entry.sha256) == match:
+            return (entry.source or {}).get("weights_sha256")
+    return None
+
+
+def same_image_model(recorded: ModelRef, encoder: ModelRef, by: str = "sha256") -> bool:
+    """Whether vectors made with `recorded` may be used with `encoder`: the same model (by sha256, or by name
+    where the record holds names that travel between machines), or, when siblings share, its int8/float sibling."""
+    if getattr(recorded, by) == getattr(encoder, by):
+        return True
+    weights = _source_weights(getattr(recorded, by), by) if SIBLINGS_SHARE else None
+    return weights is not None and weights == _source_weights(getattr(encoder, by), by)
+
 
 def check_text_encoder(meta: IndexMeta, where: str | Path) -> None:
     """Refuse an index whose text encoder is not installed (its vectors would be meaningless)."""
@@ -25,9 +48,9 @@ def check_text_encoder(meta: IndexMeta, where: str | Path) -> None:
 
 def check_image_encoder(meta: IndexMeta, encoder: ModelRef, where: str | Path) -> None:
     """Refuse an index whose photo-taught or visual-space vectors came from another image encoder."""
-    if meta.image_encoder and meta.image_encoder.sha256 != encoder.sha256:
+    if meta.image_encoder and not same_image_model(meta.image_encoder, encoder):
         raise ZsclfError(f"index {where} was built with image encoder {meta.image_encoder.name}, not "
-                         f"{encoder.name}: rebuild it or pass the matching --model")
+                         f"{encoder.name} ({SIBLING_RULE}): rebuild it or pass the matching --model")
 
 
 def check_projection(projection: LinearProjection, image: ModelRef, space: TextSpace, source: str | Path) -> None:
@@ -35,9 +58,9 @@ def check_projection(projection: LinearProjection, image: ModelRef, space: TextS
     meta = projection.meta
     if meta is None:
         return  # an in-memory map made by the caller
-    if meta.image_encoder.sha256 != image.sha256:
+    if not same_image_model(meta.image_encoder, image):
         raise ZsclfError(f"projection {source} was trained on image encoder {meta.image_encoder.name} "
-                         f"(sha256 {meta.image_encoder.sha256[:12]}), not the one in use: retrain it")
+                         f"(sha256 {meta.image_encoder.sha256[:12]}), not the one in use ({SIBLING_RULE}): retrain it")
     if meta.text_encoder.sha256 != space.text_encoder.sha256 or meta.template != space.template:
         raise ZsclfError(f"projection {source} targets {meta.text_encoder.name} embeddings with template "
                          f"{meta.template!r}; the index has {space.text_encoder.name} with {space.template!r}: "

@@ -5,7 +5,7 @@
 * imagenet-sample against the default ImageNet-21K index (ConSE works with either model);
 * 5-shot visual-space indexes of birds50 and flowers12 (train/ shots, test/ scored), built with each
   model and scored with each: float->float, int8->int8, and the crossed pairs that say whether siblings
-  may share photo-taught indexes (pipeline.compat.SIBLINGS_SHARE).
+  may share photo-taught indexes (pipeline.compat.same_image_model).
 Prints one JSON object of hit@1/hit@5 in percent.
 """
 

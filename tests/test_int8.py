@@ -1,6 +1,6 @@
 """The int8 image model (issue 18): made by the export step from committed ranges, byte-identical given the
-same float model, recorded in the manifest beside its float sibling, usable by name, sharing what is tied
-to an image model with its sibling (pipeline.compat.SIBLINGS_SHARE)."""
+same float model, recorded in the manifest beside its float sibling, usable by name, using what its float
+sibling made (pipeline.compat.same_image_model)."""
 
 from __future__ import annotations
 
@@ -95,43 +95,23 @@ def _examples(tmp_path: Path) -> Path:
     return examples
 
 
-def _with_unrelated_model(int8_models: Path, folder: Path) -> Path:
-    """A models folder beside `int8_models` that also holds `other`: an image model with other source weights."""
-    import onnx
-
-    folder.mkdir()
-    for item in int8_models.iterdir():
-        if item.name != "manifest.json" and item.is_file():
-            (folder / item.name).symlink_to(item.resolve())
-    model = onnx.load(str(int8_models / f"{INT8}.onnx"))
-    model.doc_string = "another network"
-    onnx.save(model, str(folder / "other.onnx"))
-    manifest = json.loads((int8_models / "manifest.json").read_text())
-    other = dict(manifest["models"][INT8], file="other.onnx", sha256=sha256(folder / "other.onnx"))
-    other["source"] = dict(other["source"], weights_sha256="0" * 64)
-    manifest["models"]["other"] = other
-    (folder / "manifest.json").write_text(json.dumps(manifest))
-    return folder
-
-
-def test_siblings_share_a_photo_taught_index_and_others_are_refused_in_one_line(int8_models, tmp_path):
-    models = _with_unrelated_model(int8_models, tmp_path / "models")
-    examples = _examples(tmp_path)
-    built = {}
-    for model in (FLOAT, "other"):
+def test_int8_uses_what_its_float_sibling_made_and_the_reverse_is_refused_in_one_line(int8_models, tmp_path):
+    examples, built = _examples(tmp_path), {}
+    for model in (FLOAT, INT8):
         built[model] = tmp_path / f"index-{model}"
         run_cli("build-index", "--examples", str(examples), "--model", model, "-o", str(built[model]), "-q",
-                env=env(models), expect=0)
+                env=env(int8_models), expect=0)
     photos = [str(IMAGES / "chelsea.png"), str(IMAGES / "coffee.png")]
     shared = run_cli("predict", "--index", str(built[FLOAT]), "--model", INT8, "-k", "1", *photos,
-                     env=env(models), expect=0)
+                     env=env(int8_models), expect=0)
     assert [json.loads(line)["predictions"][0]["label"] for line in shared.stdout.splitlines()] == ["my cat", "my mug"]
-    before = {p: p.read_bytes() for p in built["other"].rglob("*") if p.is_file()}
-    refused = run_cli("predict", "--index", str(built["other"]), "--model", INT8, *photos, env=env(models), expect=2)
+    before = {p: p.read_bytes() for p in built[INT8].rglob("*") if p.is_file()}
+    refused = run_cli("predict", "--index", str(built[INT8]), "--model", FLOAT, *photos, env=env(int8_models),
+                      expect=2)
     lines = refused.stderr.strip().splitlines()
-    assert len(lines) == 1 and "built with image encoder other, not efficientnet-lite0-int8" in lines[0]
-    assert "int8 and float siblings share indexes and projections" in lines[0]
-    assert {p: p.read_bytes() for p in built["other"].rglob("*") if p.is_file()} == before
+    assert len(lines) == 1 and f"built with image encoder {INT8}, not {FLOAT}" in lines[0]
+    assert "an int8 model may use what its float sibling made, not the reverse" in lines[0]
+    assert {p: p.read_bytes() for p in built[INT8].rglob("*") if p.is_file()} == before
 
 
 def test_an_int8_export_without_its_ranges_is_one_clear_error(tmp_path, monkeypatch):

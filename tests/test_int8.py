@@ -87,6 +87,19 @@ def test_hedging_defaults_apply_to_the_int8_sibling(int8_models, default_index):
     run_cli("predict", "--model", INT8, "--hedge", "0.8", str(IMAGES / "chelsea.png"), env=env(int8_models), expect=0)
 
 
+def test_benchmark_compares_models_side_by_side(int8_models, default_index):
+    proc = run_cli("benchmark", str(IMAGES), "--limit", "2", "--repeats", "1", "--cold-runs", "1", "--device", "cpu",
+                   "--model", FLOAT, "--model", INT8, "--json", env=env(int8_models), expect=0)
+    result = json.loads(proc.stdout)
+    assert [r["model"] for r in result["runs"]] == [FLOAT, INT8]
+    ratios = result["compare"]["cpu"][INT8]
+    assert {"encoder_speedup", "end_to_end_speedup", "cold_start", "cold_start_peak_rss"} <= set(ratios)
+    assert result["compare"]["cpu"][FLOAT]["end_to_end_speedup"] == 1.0
+    assert all(r["cold_start"]["peak_rss_mb"] > 0 for r in result["runs"])
+    unknown = run_cli("benchmark", str(IMAGES), "--model", "nope", "--cold-runs", "0", env=env(int8_models), expect=2)
+    assert "unknown image model 'nope'" in unknown.stderr
+
+
 def _examples(tmp_path: Path) -> Path:
     examples = tmp_path / "examples"
     for label, photo in (("my cat", "chelsea.png"), ("my mug", "coffee.png")):

@@ -173,7 +173,7 @@ def print_benchmark(result: dict) -> None:
                       *(f"{r['cold_start']['peak_rss_mb']:.0f}" if "cold_start" in r else "-" for r in result["runs"]))
         console.print(table)
         for device, models in result.get("compare", {}).items():
-            for model, ratios in models.items():
+            for model, ratios in list(models.items())[1:]:
                 console.print(f"{plain(model)} ({device}) vs {result['runs'][0]['model']}: " +
                               ", ".join(f"{k} {v:.2f}x" for k, v in ratios.items()))
         if result.get("skipped"):

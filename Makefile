@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 ZSCLF  := $(VENV)/bin/zsclf
-MODELS := models/efficientnet-lite0.onnx models/all-minilm-l6-v2.onnx
+MODELS := models/efficientnet-lite0.onnx models/efficientnet-lite0-int8.onnx models/all-minilm-l6-v2.onnx
 INDEX  := indexes/imagenet21k/CURRENT
 
 .PHONY: setup bytecode demo test lint bench report gpu-check clean
@@ -14,7 +14,8 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet -e '.[export,dev,ray]'
 	touch $@
 
-$(MODELS) &: $(VENV)/.installed tools/export_models.py src/zsclf/install/export.py
+$(MODELS) &: $(VENV)/.installed tools/export_models.py src/zsclf/install/export.py src/zsclf/install/quantize.py \
+             labels/efficientnet-lite0-int8.ranges.json
 	$(PY) tools/export_models.py --models-dir models
 
 $(INDEX): $(MODELS) labels/imagenet21k.tsv labels/imagenet1k.tsv

@@ -157,7 +157,8 @@ def print_benchmark(result: dict) -> None:
     with stdout_console(highlight=False) as console:
         m = result["machine"]
         console.print(f"[bold]{plain(m['cpu'])}[/bold], {m['cores']} cores, Python {m['python']}; {result['source']} images")
-        columns = [f"{r['device']['encoder']} encoder / {r['device']['search']} search" for r in result["runs"]]
+        columns = [f"{r['model']}: {r['device']['encoder']} encoder / {r['device']['search']} search"
+                   for r in result["runs"]]
         table = Table("stage", *columns)
         for stage in result["runs"][0]["images_per_s"]:
             table.add_row(f"{stage} (images/s)", *(f"{r['images_per_s'][stage]:,.1f}" for r in result["runs"]))
@@ -168,7 +169,13 @@ def print_benchmark(result: dict) -> None:
         table.add_row("peak RSS (MB)", *(f"{r['peak_rss_mb']:.0f}" for r in result["runs"]))
         table.add_row("cold start, 1-image predict (s, median)",
                       *(f"{r['cold_start']['median_s']:.3f}" if "cold_start" in r else "-" for r in result["runs"]))
+        table.add_row("1-image predict peak RSS (MB)",
+                      *(f"{r['cold_start']['peak_rss_mb']:.0f}" if "cold_start" in r else "-" for r in result["runs"]))
         console.print(table)
+        for device, models in result.get("compare", {}).items():
+            for model, ratios in list(models.items())[1:]:
+                console.print(f"{plain(model)} ({device}) vs {result['runs'][0]['model']}: " +
+                              ", ".join(f"{k} {v:.2f}x" for k, v in ratios.items()))
         if result.get("skipped"):
             console.print(f"[yellow]skipped {len(result['skipped'])} unreadable images "
                           f"(first: {plain(result['skipped'][0])})[/yellow]")

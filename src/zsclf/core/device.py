@@ -90,6 +90,10 @@ class SessionConfig:
     # "all" (default) or "basic": ONNX Runtime's graph optimisation at load. "basic" loads MiniLM in
     # 0.17 s of CPU instead of 0.30 s with the same run time (measured): `zsclf search` uses it.
     optimization: str = "all"
+    # Whether idle intra-op threads spin waiting for work (ONNX Runtime's default: True). Off, MiniLM embedded
+    # the 21K labels in about half the wall time on this shared 2-core machine (docs/index_build.md): spinning
+    # threads compete with the threads doing the work. None: the model's choice (the text encoder turns it off).
+    spinning: bool | None = None
 
 
 def create_session(model_path: str, config: SessionConfig):
@@ -106,6 +110,8 @@ def create_session(model_path: str, config: SessionConfig):
     options.graph_optimization_level = (ort.GraphOptimizationLevel.ORT_ENABLE_BASIC if config.optimization == "basic"
                                         else ort.GraphOptimizationLevel.ORT_ENABLE_ALL)
     options.log_severity_level = 3
+    if config.spinning is False:
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     providers = requested_providers(config.device, ort.get_available_providers())
     try:
         session = ort.InferenceSession(model_path, sess_options=options, providers=providers)

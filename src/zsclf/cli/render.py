@@ -132,19 +132,23 @@ class TableWriter:
         Console(file=self.stream, soft_wrap=False, width=width, emoji=False).print(table)
 
 
-def make_writer(fmt: str, stream: TextIO | None = None, kinds: tuple[type, type, type] | None = None,
+def make_writer(fmt: str, stream: TextIO | None = None, kinds: tuple[type, type, type, type] | None = None,
                 hedged: bool = False):
-    """A writer for `fmt` (table, jsonl, csv, tsv) on `stream` (default stdout); `kinds`: other
-    (jsonl, delimited, table) writer classes for another kind of result; `hedged`: CSV/TSV get the
-    hedged-answer columns (JSON Lines and the table show a hedged answer whenever a result has one)."""
+    """A writer for `fmt` (table, jsonl, csv, tsv, html) on `stream` (default stdout); `kinds`: other
+    (jsonl, delimited, table, html) writer classes for another kind of result; `hedged`: CSV/TSV get the
+    hedged-answer columns (JSON Lines, the table and HTML show a hedged answer whenever a result has one)."""
+    from .render_html import HtmlWriter
+
     stream = stream or sys.stdout
-    jsonl, delimited, table = kinds or (JsonlWriter, DelimitedWriter, TableWriter)
+    jsonl, delimited, table, html = kinds or (JsonlWriter, DelimitedWriter, TableWriter, HtmlWriter)
     if fmt == "jsonl":
         return jsonl(stream)
     if fmt in ("csv", "tsv"):
         return delimited(stream, "," if fmt == "csv" else "\t", hedged)
     if fmt == "table":
         return table(stream)
+    if fmt == "html":
+        return html(stream)
     raise ValueError(f"unknown format {fmt!r}")
 
 

@@ -12,6 +12,7 @@ from functools import partial
 
 from ..collection.collection import Hit
 from .render import DelimitedWriter, JsonlWriter, TableWriter, make_writer
+from .render_html import SearchHtml
 from .terminal import plain
 
 
@@ -57,4 +58,4 @@ class SearchTable(TableWriter):
             table.add_row(query, "", "[dim](the collection is empty)[/dim]", "")
 
 
-make_search_writer = partial(make_writer, kinds=(SearchJsonl, SearchDelimited, SearchTable))
+make_search_writer = partial(make_writer, kinds=(SearchJsonl, SearchDelimited, SearchTable, SearchHtml))

@@ -79,16 +79,22 @@ def load_image(path: str | os.PathLike, min_side: int = 256) -> Image.Image:
     except ZsclfError as exc:  # no pyarrow, or too large
         raise ImageError(name, str(exc).removeprefix(f"{name}: ")) from None
     with fh:
-        try:
-            return _decode(fh, name, min_side)
-        except UnidentifiedImageError:
-            fh.seek(0)
-            empty = fh.read(1) == b""
-            raise ImageError(name, "empty file (0 bytes)" if empty else "not an image Pillow can read") from None
-        except Image.DecompressionBombError as exc:
-            raise ImageError(name, f"refused as a decompression bomb ({exc})") from None
-        except (OSError, SyntaxError, ValueError, EOFError) as exc:
-            raise ImageError(name, f"cannot decode image ({exc})") from None
+        return decode_file(fh, name, min_side)
+
+
+def decode_file(fh, name: str, min_side: int = 256) -> Image.Image:
+    """`load_image` for an open binary file (or bytes in memory, e.g. an upload) that `name` describes in
+    errors: the same guards (pixel limit, decompression bombs), the same one-line ImageError reasons."""
+    try:
+        return _decode(fh, name, min_side)
+    except UnidentifiedImageError:
+        fh.seek(0)
+        empty = fh.read(1) == b""
+        raise ImageError(name, "empty file (0 bytes)" if empty else "not an image Pillow can read") from None
+    except Image.DecompressionBombError as exc:
+        raise ImageError(name, f"refused as a decompression bomb ({exc})") from None
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise ImageError(name, f"cannot decode image ({exc})") from None
 
 
 def _decode(fh, name: str, min_side: int) -> Image.Image:

@@ -30,18 +30,6 @@ def default_format(stream: TextIO) -> str:
     return "table" if stream.isatty() else "jsonl"
 
 
-def result_record(result: Result) -> dict:
-    """The JSON Lines object for one result."""
-    if result.error is not None:
-        return {"path": result.path, "error": result.error}
-    record = {"path": result.path,
-              "predictions": [{"label": p.label, "id": p.id, "score": round(p.score, 4)} for p in result.predictions]}
-    if result.hedged is not None:
-        h = result.hedged
-        record["hedged"] = {"label": h.label, "id": h.id, "probability": round(h.probability, 4), "depth": h.depth}
-    return record
-
-
 class JsonlWriter:
     """One JSON object per input line: `{"path", "predictions": [{"label", "id", "score"}]}` (with --hedge also
     `"hedged": {"label", "id", "probability", "depth"}`) or `{"path", "error"}`."""
@@ -52,7 +40,7 @@ class JsonlWriter:
         self.stream = stream
 
     def record(self, result) -> dict:
-        return result_record(result)
+        return result.record()
 
     def write(self, result) -> None:
         self.stream.write(json.dumps(self.record(result), ensure_ascii=False) + "\n")

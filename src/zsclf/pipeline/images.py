@@ -154,8 +154,17 @@ def preprocess(img: Image.Image, spec: Preprocess) -> np.ndarray:
 
 def load_and_preprocess(path: str | os.PathLike, spec: Preprocess) -> np.ndarray:
     """Decode and preprocess one image file into a [size, size, 3] uint8 array (raises ImageError)."""
-    min_side = int(np.ceil(spec.size / spec.crop_fraction))
-    return preprocess(load_image(path, min_side=min_side), spec)
+    return preprocess(load_image(path, min_side=_min_side(spec)), spec)
+
+
+def preprocess_bytes(data: bytes, name: str, spec: Preprocess) -> np.ndarray:
+    """`load_and_preprocess` for an image held in memory (an upload), `name` naming it in errors."""
+    return preprocess(decode_file(io.BytesIO(data), name, _min_side(spec)), spec)
+
+
+def _min_side(spec: Preprocess) -> int:
+    """The short side the crop needs before it is resized to the encoder's input."""
+    return int(np.ceil(spec.size / spec.crop_fraction))
 
 
 def decode_batches(inputs: Iterable[str], spec: Preprocess, batch_size: int, pool: Executor,

@@ -202,3 +202,20 @@ def test_a_full_queue_answers_503_and_a_crash_is_a_json_500():
 def test_serve_refuses_to_listen_beyond_loopback_without_a_token(args, message):
     proc = run_cli("serve", *args, expect=2)
     assert message in proc.stderr and proc.stdout == ""
+
+
+def test_the_listening_socket_is_tcp_and_a_taken_port_is_one_line():
+    """asyncio turns Nagle off only on sockets created as TCP: with proto 0 each keep-alive request waited for
+    the client's delayed ACK (~40 ms, measured with benchmarks/serve_bench.py)."""
+    import socket
+
+    from zsclf.errors import ZsclfError
+    from zsclf.serve.server import listening_socket
+
+    sock = listening_socket("127.0.0.1", 0)
+    try:
+        assert sock.proto == socket.IPPROTO_TCP
+        with pytest.raises(ZsclfError, match=r"cannot listen on 127\.0\.0\.1:\d+ .*choose another --host or --port"):
+            listening_socket("127.0.0.1", sock.getsockname()[1])
+    finally:
+        sock.close()

@@ -27,9 +27,10 @@ def serve(
 ) -> None:
     """Serve a web page and JSON API: classify uploaded photos, search a collection (--db)."""
     from ..serve.engine import Engine, EngineConfig
-    from ..serve.server import check_exposure, listening_socket
+    from ..serve.server import check_exposure, listening_socket, require_extra
     from ..serve.server import serve as run_server
 
+    require_extra()
     check_exposure(host, token, unsafe_no_auth)
     config = opt.classifier_config(labels, template, label_prior, threads=opt.clamped_threads(threads), max_k=100,
                                    hedge=hedge)

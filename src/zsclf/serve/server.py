@@ -21,6 +21,14 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def require_extra() -> None:
+    """The serve extra is installed, or one line saying how to install it (before any model loads)."""
+    import importlib.util
+
+    if not all(importlib.util.find_spec(name) for name in ("starlette", "uvicorn")):
+        raise ZsclfError("zsclf serve needs its extra: pip install 'zsclf[serve]'")
+
+
 def check_exposure(host: str, token: str | None, unsafe_no_auth: bool) -> None:
     """Refuse, before anything loads, to listen beyond loopback without a token or the explicit unsafe flag."""
     if token is not None and len(token) < 16:
@@ -36,7 +44,9 @@ def listening_socket(host: str, port: int) -> socket.socket:
     sock = None
     try:
         info = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
-        sock = socket.socket(info[0], socket.SOCK_STREAM)
+        # proto IPPROTO_TCP, not 0: asyncio turns Nagle off only on sockets that say they are TCP (measured: with
+        # proto 0 every keep-alive request waited ~40 ms for the client's delayed ACK)
+        sock = socket.socket(info[0], info[1], info[2])
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(info[4])
         sock.listen(128)
@@ -51,12 +61,10 @@ def listening_socket(host: str, port: int) -> socket.socket:
 def serve(engine: Engine, sock: socket.socket, token: str | None = None, announce=None) -> None:
     """Serve on `sock` until interrupted (the models are already warm in `engine`); `announce(url)` is called
     once the server listens."""
-    try:
-        import uvicorn
+    import uvicorn
 
-        from .app import make_app
-    except ImportError:
-        raise ZsclfError("zsclf serve needs its extra: pip install 'zsclf[serve]'") from None
+    from .app import make_app
+
     host, port = sock.getsockname()[:2]
     app = make_app(engine, token, loopback_only=is_loopback(host))
     config = uvicorn.Config(app, log_level="warning", access_log=False, server_header=False,

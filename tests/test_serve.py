@@ -219,3 +219,33 @@ def test_the_listening_socket_is_tcp_and_a_taken_port_is_one_line():
             listening_socket("127.0.0.1", sock.getsockname()[1])
     finally:
         sock.close()
+
+
+def test_only_collection_photos_are_served_never_what_links_lead_to(models_ready, default_index, tmp_path):
+    """A folder link out of the root is not walked, so its photos are not served; a file link whose target is no
+    photo (a secret text file) gives an error, never its bytes."""
+    from zsclf.pipeline.classifier import ClassifierConfig
+
+    root, outside = tmp_path / "root", tmp_path / "outside"
+    root.mkdir()
+    outside.mkdir()
+    (root / "cat.png").write_bytes((IMAGES / "chelsea.png").read_bytes())
+    (outside / "coffee.png").write_bytes((IMAGES / "coffee.png").read_bytes())
+    (outside / "secret.txt").write_text("TOP-SECRET")
+    (root / "elsewhere").symlink_to(outside, target_is_directory=True)
+    (root / "secret.jpg").symlink_to(outside / "secret.txt")
+    db = tmp_path / "photos.db"
+    run_cli("photos", str(root), "--db", str(db), "-q", expect=1)  # secret.jpg is no image
+    engine = Engine(EngineConfig(classifier=ClassifierConfig(hedge=0.9), db=db))
+    engine.start()
+    try:
+        with TestClient(make_app(engine), base_url="http://127.0.0.1") as client:
+            hedged = client.post("/v1/predict", content=(IMAGES / "coffee.png").read_bytes()).json()["hedged"]
+            assert set(hedged) == {"label", "id", "probability", "depth"}  # --hedge: as in predict's JSONL
+            hits = client.get("/v1/search", params={"q": "a cup of coffee", "k": 100}).json()["results"]
+            assert [h["path"] for h in hits] == [str(root / "cat.png")]
+            served = [client.get(f"/v1/photos/{i}/thumbnail") for i in range(1, 6)]
+            assert [r.status_code for r in served].count(200) == 1
+            assert not any(b"TOP-SECRET" in r.content for r in served)
+    finally:
+        engine.close()

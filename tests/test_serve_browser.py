@@ -1,6 +1,7 @@
 """`zsclf serve`'s page in a real browser (issue 19): headless Chromium, driven over the DevTools protocol
 (`--remote-debugging-pipe`: no extra package), against a real `zsclf serve` process on a free loopback port.
-Types a query and sees the cat among the results, clicks it for photos like it, hands the file input a
+With a bearer token (a wrong one in the URL is refused on the page), types a query and sees the cat among
+the results, clicks it for photos like it, hands the file input a
 photo and reads its labels; the screenshot is kept (its path is printed; ZSCLF_ARTEFACTS=DIR copies it there)."""
 
 from __future__ import annotations
@@ -24,6 +25,9 @@ from conftest import IMAGES, run_cli
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
 pytestmark = [pytest.mark.skipif(CHROMIUM is None, reason="no headless Chromium (Debian: apt-get install chromium)")]
 pytest.importorskip("uvicorn", reason="the serve extra is not installed: pip install 'zsclf[serve]'")
+
+
+TOKEN = "browser-test-token-0123456789"  # the page reads it from its URL's #token=…
 
 
 class DevTools:
@@ -116,7 +120,8 @@ def server(models_ready, default_index, tmp_path):
     db = tmp_path / "photos.db"
     run_cli("photos", str(IMAGES), "--db", str(db), "-q", expect=0)
     proc = subprocess.Popen([sys.executable, "-m", "zsclf.cli", "serve", "--db", str(db), "--port", "0"],
-                            stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+                            stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
+                            env={**os.environ, "ZSCLF_SERVE_TOKEN": TOKEN})
     try:
         deadline, url = time.monotonic() + 120, None
         while url is None and time.monotonic() < deadline and proc.poll() is None:
@@ -135,7 +140,11 @@ def test_the_page_searches_finds_the_cat_shows_photos_like_it_and_classifies_a_p
     browser = DevTools(tmp_path / "profile")
     try:
         page = Page(browser)
-        page.send("Page.navigate", url=server)
+        page.send("Page.navigate", url=server + "?q=a%20cat#token=wrong-token-0123456789")  # searches on load
+        assert page.wait_for("document.getElementById('status').className === 'error' && "
+                             "document.getElementById('status').textContent").startswith("missing or wrong bearer")
+        page.send("Page.navigate", url=server + "#token=" + TOKEN)
+        page.wait_for("document.readyState === 'complete' && document.getElementById('status').textContent === ''")
         page.wait_for("document.readyState === 'complete' && !!document.getElementById('q')")
         page.js("document.getElementById('q').focus()")
         page.send("Input.insertText", text="a photo of a cat")

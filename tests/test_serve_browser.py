@@ -1,8 +1,8 @@
 """`zsclf serve`'s page in a real browser (issue 19): headless Chromium, driven over the DevTools protocol
 (`--remote-debugging-pipe`: no extra package), against a real `zsclf serve` process on a free loopback port.
 With a bearer token (a wrong one in the URL is refused on the page), types a query and sees the cat among
-the results, clicks it for photos like it, hands the file input a
-photo and reads its labels; the screenshot is kept (its path is printed; ZSCLF_ARTEFACTS=DIR copies it there)."""
+the results, clicks it for photos like it, hands the file input a photo and reads its labels; the screenshot
+is kept (its path is printed; ZSCLF_ARTEFACTS=DIR copies it there)."""
 
 from __future__ import annotations
 

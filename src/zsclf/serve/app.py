@@ -36,8 +36,16 @@ STATIC = {"/": ("page.html", "text/html; charset=utf-8"), "/page.js": ("page.js"
           "/page.css": ("page.css", "text/css; charset=utf-8")}
 
 
+class Json(JSONResponse):
+    """JSON with every non-ASCII character escaped: a path that is not UTF-8 (surrogate escapes, as `predict`
+    writes them) is sent as `\\udcXX`, never a 500."""
+
+    def render(self, content) -> bytes:
+        return json.dumps(content, ensure_ascii=True, allow_nan=False, separators=(",", ":")).encode("ascii")
+
+
 def error(status: int, message: str) -> JSONResponse:
-    return JSONResponse({"error": message}, status_code=status)
+    return Json({"error": message}, status_code=status)
 
 
 class Guard:
@@ -67,7 +75,7 @@ class Guard:
         if self.token is not None and path not in STATIC and path != "/healthz":
             given = headers.get(b"authorization", b"")
             if not hmac.compare_digest(given, b"Bearer " + self.token):
-                return JSONResponse({"error": "missing or wrong bearer token (Authorization: Bearer TOKEN)"},
+                return Json({"error": "missing or wrong bearer token (Authorization: Bearer TOKEN)"},
                                     status_code=401, headers={"www-authenticate": "Bearer"})
         return None
 
@@ -89,17 +97,17 @@ def make_app(engine: Engine, token: str | None = None, loopback_only: bool = Tru
         return Response(body, media_type=kind)
 
     async def health(request: Request) -> Response:
-        return JSONResponse(engine.health())
+        return Json(engine.health())
 
     async def spec(request: Request) -> Response:
-        return JSONResponse(openapi())
+        return Json(openapi())
 
     async def predict(request: Request) -> Response:
         k = int_param(request, "k", engine.config.top_k, MAX_K)
         with engine.admitted():
             data = await read_body(request, MAX_UPLOAD_BYTES)
             record = await engine.run(engine.predict, data, k)
-        return JSONResponse(record, status_code=400 if "error" in record else 200)
+        return Json(record, status_code=400 if "error" in record else 200)
 
     async def search(request: Request) -> Response:
         q = request.query_params
@@ -109,7 +117,7 @@ def make_app(engine: Engine, token: str | None = None, loopback_only: bool = Tru
         plus, minus = [text_param(t) for t in q.getlist("plus")], [text_param(t) for t in q.getlist("minus")]
         k = int_param(request, "k", 10, MAX_K)
         with engine.admitted():
-            return JSONResponse(await engine.run(engine.search, text, int(like) if like else None, plus, minus, k))
+            return Json(await engine.run(engine.search, text, int(like) if like else None, plus, minus, k))
 
     async def thumbnail(request: Request) -> Response:
         photo = request.path_params["photo"]
@@ -167,7 +175,7 @@ async def library_error(request: Request, exc: ZsclfError) -> Response:
 
 
 async def busy(request: Request, exc: Busy) -> Response:
-    return JSONResponse({"error": str(exc)}, status_code=503, headers={"retry-after": "1"})
+    return Json({"error": str(exc)}, status_code=503, headers={"retry-after": "1"})
 
 
 async def internal_error(request: Request, exc: Exception) -> Response:

@@ -53,6 +53,7 @@ class Engine:
         self.thumbs: OrderedDict[int, bytes] = OrderedDict()
         self.thumb_bytes = 0
         self.classifier, self.collection = classifier, collection
+        self.photos: int | None = len(collection) if collection is not None else None  # counted when loaded
 
     def start(self) -> None:
         """Load and warm the models on the worker thread (errors are the library's one-line ZsclfErrors)."""
@@ -68,7 +69,8 @@ class Engine:
             from ..collection.collection import Collection
 
             self.collection = Collection.open(self.config.db, readonly=True)
-            if len(self.collection):
+            self.photos = len(self.collection)
+            if self.photos:
                 self.collection.search("a photo", k=1)  # loads the vectors and the text encoder
 
     def _warm_encoder(self) -> None:
@@ -134,12 +136,13 @@ class Engine:
         return data
 
     def health(self) -> dict:
-        """What is loaded: the index's labels, the collection's photos."""
+        """What is loaded: the index's labels, the collection's photos (as counted at start: no database work on
+        the event loop)."""
         from ..version import __version__
 
-        clf, photos = self.classifier, self.collection
+        clf = self.classifier
         return {"status": "ok", "version": __version__, "labels": len(clf.index) if clf is not None else None,
-                "photos": len(photos) if photos is not None else None, "queue": self.limit - 1}
+                "photos": self.photos, "queue": self.limit - 1}
 
     def need_collection(self):
         if self.collection is None:

@@ -88,6 +88,38 @@ def test_uploads_over_the_limit_are_refused_with_413(client):
     _error(client.post("/v1/predict", content=b"x", headers={"content-length": "-5"}), 413)
 
 
+def test_a_trickled_upload_is_cut_off_with_408(monkeypatch):
+    """Over a real socket (the test client buffers bodies): a client that sends part of its body and waits
+    gets 408 after UPLOAD_SECONDS and gives its place back."""
+    import socket
+    import time
+
+    import uvicorn
+
+    import zsclf.serve.app as app
+    from zsclf.serve.server import listening_socket
+
+    monkeypatch.setattr(app, "UPLOAD_SECONDS", 0.3)
+    engine = Engine(EngineConfig(classifier=None, queue=0), classifier=_Blocking())
+    sock = listening_socket("127.0.0.1", 0)
+    server = uvicorn.Server(uvicorn.Config(make_app(engine), log_level="warning", lifespan="off"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 30
+        while not server.started and time.monotonic() < deadline:
+            time.sleep(0.05)
+        with socket.create_connection(sock.getsockname()[:2], timeout=30) as conn:
+            conn.sendall(b"POST /v1/predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 1000\r\n\r\n\x89PNG")
+            answer = conn.recv(65536).decode("latin-1")
+        assert answer.startswith("HTTP/1.1 408") and "longer than 0.3 s" in answer
+        assert engine.pending == 0
+    finally:
+        server.should_exit = True
+        thread.join(30)
+        engine.close()
+
+
 def test_search_by_text_and_like_a_photo_by_id(client):
     hits = client.get("/v1/search", params={"q": "a photo of a cat", "k": 3}).json()
     assert hits["query"] == "a photo of a cat" and len(hits["results"]) == 3

@@ -13,6 +13,7 @@ import json
 import re
 from importlib import resources
 
+import anyio
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -24,6 +25,7 @@ from .engine import MAX_K, Busy, Engine, NotFound
 from .openapi import openapi
 
 MAX_UPLOAD_BYTES = 20 << 20
+UPLOAD_SECONDS = 30.0
 MAX_QUERY_CHARS = 1000
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1")
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' blob: data:; connect-src 'self'; "
@@ -153,16 +155,21 @@ def text_param(text: str | None) -> str | None:
 
 
 async def read_body(request: Request, limit: int) -> bytes:
-    """The request body, refused (413) as soon as it is known to pass `limit` bytes."""
+    """The request body, refused (413) as soon as it is known to pass `limit` bytes, or (408) when it takes
+    longer than UPLOAD_SECONDS to arrive."""
     length = request.headers.get("content-length")
     if length is not None and (not length.isdigit() or int(length) > limit):
         raise HTTPException(413, f"the upload is larger than {limit >> 20} MB")
     chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise HTTPException(413, f"the upload is larger than {limit >> 20} MB")
-        chunks.append(chunk)
+    try:
+        with anyio.fail_after(UPLOAD_SECONDS):  # a client trickling its body holds a place in the queue
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise HTTPException(413, f"the upload is larger than {limit >> 20} MB")
+                chunks.append(chunk)
+    except TimeoutError:
+        raise HTTPException(408, f"the upload took longer than {UPLOAD_SECONDS:g} s") from None
     return b"".join(chunks)
 
 

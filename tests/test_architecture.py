@@ -20,7 +20,9 @@ BELOW = {  # the groups each group may import (errors and version: everyone)
     "measure": {"core", "models", "data", "index", "pipeline", "learn"},
     "install": {"core", "models", "data", "index", "pipeline", "learn"},
     "batch": {"core", "models", "data", "index", "pipeline"},
-    "cli": {"core", "models", "data", "index", "pipeline", "learn", "measure", "collection", "install", "batch"},
+    "serve": {"core", "models", "data", "index", "pipeline", "collection"},
+    "cli": {"core", "models", "data", "index", "pipeline", "learn", "measure", "collection", "install", "batch",
+            "serve"},
 }
 EVERYONE = {"errors", "version"}
 

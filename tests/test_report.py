@@ -50,7 +50,8 @@ class FakeZsclf:
         if command == "calibrate" and "-o" in argv:
             Path(argv[argv.index("-o") + 1]).write_text(json.dumps(FIT))
         stdout = {"eval": {**EVAL, **GZSL_EVAL, **({"hedge": HEDGE} if "--hedge" in argv else {})}, "benchmark": BENCH,
-                  "baseline_torch": BASELINE, "calibrate": {"fit": FIT}, "own_labels_eval": OWN_LABELS}.get(command)
+                  "baseline_torch": BASELINE, "serve_bench": SERVE, "calibrate": {"fit": FIT},
+                  "own_labels_eval": OWN_LABELS}.get(command)
         return subprocess.CompletedProcess(argv, 0, json.dumps(stdout) if stdout else "", "")
 
 
@@ -86,6 +87,10 @@ FIT = {**json.loads((Path(__file__).resolve().parents[1] / "labels" / "hedging-i
                                            "reported_on_unseen_photos": 500}}
 BASELINE = {"zsclf_images_per_s": 120.0, "baseline_images_per_s": 40.0, "zsclf_hit1": 0.88, "baseline_hit1": 0.88,
             "speedup": 3.0, "top1_agreement": 0.99, "images": 8, "threads": 2}
+
+SERVE = {"photos": 10000, "predict": {"p50_ms": 24.0, "p90_ms": 26.0, "n": 200},
+         "search": {"p50_ms": 7.0, "p90_ms": 8.0, "n": 200}, "rss_before_soak_mb": 337.0, "rss_after_soak_mb": 339.0,
+         "soak": {"clients": 8, "seconds": 10.0, "requests": 500, "per_second": 50.0, "by_status": {"200": 500}}}
 
 
 @pytest.fixture
@@ -178,6 +183,8 @@ def test_all_sections_render_from_canned_results(tmp_path, data):
     assert text["imagenet"].startswith("## ImageNet sample")
     assert "Only *daisy* is one of the CNN's 1,000 training classes" in text["flowers"]
     assert "End to end ≥ 2× the PyTorch-eager baseline: 3.00×: **met**" in text["speed"]
+    assert "| GET /v1/search (10,000 photos) | 7.0 | 8.0 | ≤ 20: **met** |" in text["speed"]
+    assert "Soak: 500 requests (50.0/s), 0 errors; server RSS 337 MB before, 339 MB after." in text["speed"]
     assert ("ConSE's answers crowd onto the CNN's seen class: 'daisy' takes 2 of the 3 photos in its two most "
             "frequent 2-way confusions." in text["fewshot"])
     assert "| `--hedge 0.9`, ImageNet sample, half b | accuracy ≥ 90.0, ≥ 60.0 % at the true leaf | 90.0, 70.0 % | " \

@@ -38,10 +38,11 @@ class Limits:
     bench: int
     baseline: int
     bench_extra: tuple[str, ...] = ()
+    serve_seconds: int = 60  # the 8-client soak of `zsclf serve`
 
 
 FULL = Limits(bench=320, baseline=320)
-QUICK = Limits(bench=64, baseline=64, bench_extra=("--repeats", "1", "--cold-runs", "2"))
+QUICK = Limits(bench=64, baseline=64, bench_extra=("--repeats", "1", "--cold-runs", "2"), serve_seconds=10)
 
 
 @dataclass(frozen=True)
@@ -137,11 +138,13 @@ def own_labels_steps() -> Iterable[tuple[str, Step]]:
 
 
 def speed_steps(limits: Limits) -> Iterable[tuple[str, Step]]:
-    """`zsclf benchmark` and the PyTorch-eager baseline script."""
+    """`zsclf benchmark`, the PyTorch-eager baseline script and `zsclf serve` over loopback."""
     yield "benchmark", Measure(("zsclf", "benchmark", "{data}/imagenet-sample", "--limit", str(limits.bench),
                                 *limits.bench_extra, "--json"), expect=("runs",))
     yield "baseline", Measure(("benchmarks/baseline_torch.py", "{data}/imagenet-sample",
                                "--limit", str(limits.baseline), "--json"))
+    yield "serve", Measure(("benchmarks/serve_bench.py", "--photos", "10000", "--requests", "200", "--clients", "8",
+                            "--seconds", str(limits.serve_seconds)), expect=("predict", "search", "soak"))
 
 
 def fewshot_steps(seeds: tuple[int, ...], epochs: int) -> Iterable[tuple[str, Step]]:

@@ -22,7 +22,7 @@ COMMANDS = {  # command name -> "module:function" in zsclf.cli
     "predict": "predict:predict", "build-index": "build_index:build_index", "eval": "evaluate:evaluate",
     "eval-retrieval": "eval_retrieval:eval_retrieval", "train": "train:train", "benchmark": "benchmark:benchmark",
     "info": "info:info", "photos": "photos:photos", "search": "search:search", "batch": "batch:batch",
-    "setup": "setup:setup", "calibrate": "calibrate:calibrate",
+    "setup": "setup:setup", "calibrate": "calibrate:calibrate", "serve": "serve:serve",
 }
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,

@@ -18,6 +18,7 @@ class Format(str, Enum):
     jsonl = "jsonl"
     csv = "csv"
     tsv = "tsv"
+    html = "html"
 
 
 class Device(str, Enum):

@@ -30,18 +30,6 @@ def default_format(stream: TextIO) -> str:
     return "table" if stream.isatty() else "jsonl"
 
 
-def result_record(result: Result) -> dict:
-    """The JSON Lines object for one result."""
-    if result.error is not None:
-        return {"path": result.path, "error": result.error}
-    record = {"path": result.path,
-              "predictions": [{"label": p.label, "id": p.id, "score": round(p.score, 4)} for p in result.predictions]}
-    if result.hedged is not None:
-        h = result.hedged
-        record["hedged"] = {"label": h.label, "id": h.id, "probability": round(h.probability, 4), "depth": h.depth}
-    return record
-
-
 class JsonlWriter:
     """One JSON object per input line: `{"path", "predictions": [{"label", "id", "score"}]}` (with --hedge also
     `"hedged": {"label", "id", "probability", "depth"}`) or `{"path", "error"}`."""
@@ -52,7 +40,7 @@ class JsonlWriter:
         self.stream = stream
 
     def record(self, result) -> dict:
-        return result_record(result)
+        return result.record()
 
     def write(self, result) -> None:
         self.stream.write(json.dumps(self.record(result), ensure_ascii=False) + "\n")
@@ -132,19 +120,23 @@ class TableWriter:
         Console(file=self.stream, soft_wrap=False, width=width, emoji=False).print(table)
 
 
-def make_writer(fmt: str, stream: TextIO | None = None, kinds: tuple[type, type, type] | None = None,
+def make_writer(fmt: str, stream: TextIO | None = None, kinds: tuple[type, type, type, type] | None = None,
                 hedged: bool = False):
-    """A writer for `fmt` (table, jsonl, csv, tsv) on `stream` (default stdout); `kinds`: other
-    (jsonl, delimited, table) writer classes for another kind of result; `hedged`: CSV/TSV get the
-    hedged-answer columns (JSON Lines and the table show a hedged answer whenever a result has one)."""
+    """A writer for `fmt` (table, jsonl, csv, tsv, html) on `stream` (default stdout); `kinds`: other
+    (jsonl, delimited, table, html) writer classes for another kind of result; `hedged`: CSV/TSV get the
+    hedged-answer columns (JSON Lines, the table and HTML show a hedged answer whenever a result has one)."""
+    from .render_html import HtmlWriter
+
     stream = stream or sys.stdout
-    jsonl, delimited, table = kinds or (JsonlWriter, DelimitedWriter, TableWriter)
+    jsonl, delimited, table, html = kinds or (JsonlWriter, DelimitedWriter, TableWriter, HtmlWriter)
     if fmt == "jsonl":
         return jsonl(stream)
     if fmt in ("csv", "tsv"):
         return delimited(stream, "," if fmt == "csv" else "\t", hedged)
     if fmt == "table":
         return table(stream)
+    if fmt == "html":
+        return html(stream)
     raise ValueError(f"unknown format {fmt!r}")
 
 

@@ -10,8 +10,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 
-from ..collection.collection import Hit
+from ..collection.collection import Hit, describe_query
 from .render import DelimitedWriter, JsonlWriter, TableWriter, make_writer
+from .render_html import SearchHtml
 from .terminal import plain
 
 
@@ -26,10 +27,7 @@ class SearchResult:
     @staticmethod
     def describe(text: str | None, like: object, plus: Sequence[str] | None, minus: Sequence[str] | None) -> str:
         """The query as one line: `text like PHOTO + plus - minus`."""
-        parts = [text] if text else []
-        parts += [f"like {like}"] if like is not None else []
-        parts += [f"+ {p}" for p in plus or []] + [f"- {m}" for m in minus or []]
-        return " ".join(parts)
+        return describe_query(text, like, plus, minus)
 
 
 class SearchJsonl(JsonlWriter):
@@ -57,4 +55,4 @@ class SearchTable(TableWriter):
             table.add_row(query, "", "[dim](the collection is empty)[/dim]", "")
 
 
-make_search_writer = partial(make_writer, kinds=(SearchJsonl, SearchDelimited, SearchTable))
+make_search_writer = partial(make_writer, kinds=(SearchJsonl, SearchDelimited, SearchTable, SearchHtml))

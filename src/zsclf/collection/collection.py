@@ -42,6 +42,7 @@ class Hit:
 
     path: str
     score: float
+    id: int | None = None  # the photo's id in the collection
 
 
 class Collection:
@@ -228,7 +229,25 @@ class Collection:
         top = np.argpartition(-scores, k - 1)[:k]
         top = top[np.argsort(-scores[top], kind="stable")]
         found = self.store.paths_of(ids[top])
-        return [Hit(p, round(float(scores[i]), 6)) for p, i in zip(found, top, strict=True)]
+        return [Hit(p, round(float(scores[i]), 6), int(ids[i])) for p, i in zip(found, top, strict=True)]
+
+    def path_of(self, photo_id: int) -> str:
+        """The path of the photo with this id (ZsclfError when the collection holds none): the one way from an id
+        that came from outside (`zsclf serve`) to a file, which is only ever a photo of the collection."""
+        with _sqlite_errors(self.path):
+            found = self.store.path_of(photo_id)
+        if found is None:
+            raise ZsclfError(f"photo {photo_id}: no such photo in {self.path}")
+        return os.fsdecode(found)
+
+
+def describe_query(text: str | None, like: object, plus: Sequence[str] | None = (),
+                   minus: Sequence[str] | None = ()) -> str:
+    """A query as one line: `text like PHOTO + plus - minus`."""
+    parts = [text] if text else []
+    parts += [f"like {like}"] if like is not None else []
+    parts += [f"+ {p}" for p in plus or []] + [f"- {m}" for m in minus or []]
+    return " ".join(parts)
 
 
 def check_queries(texts: Sequence[str]) -> None:

@@ -274,6 +274,11 @@ class PhotoStore:
                                        [int(i) for i in ids]).fetchall()) if len(ids) else {}
         return [os.fsdecode(found[int(i)]) for i in ids]
 
+    def path_of(self, photo_id: int) -> bytes | None:
+        """The stored path of one photo (None when there is no such id)."""
+        row = self.conn.execute("SELECT path FROM photos WHERE id = ?", (int(photo_id),)).fetchone()
+        return row[0] if row else None
+
     def counts(self) -> dict[str, int]:
         total, ok = self.conn.execute("SELECT count(*), count(vector) FROM photos").fetchone()
         return {"photos": ok, "unreadable": total - ok}

@@ -25,7 +25,7 @@ from ..index.store import load_index
 from ..models.image_encoder import ImageEncoder
 from . import compat
 from .encoding import EncodedBatch, encode_decoded, encode_stream
-from .images import preprocess, to_rgb
+from .images import preprocess, preprocess_bytes, to_rgb
 from .projection import DEFAULT_TOP_T, Calibrated, Projection, VisualProjection
 from .seen import apply_seen_gate, conse_for, seen_class_rows, seen_probability
 
@@ -56,6 +56,17 @@ class Result:
     predictions: list[Prediction] | None = None
     error: str | None = None
     hedged: HedgedAnswer | None = None  # with --hedge: the most informative node that is probably right
+
+    def record(self) -> dict:
+        """The JSON object of this result (one `predict --format jsonl` line, one `POST /v1/predict` answer)."""
+        if self.error is not None:
+            return {"path": self.path, "error": self.error}
+        out = {"path": self.path,
+               "predictions": [{"label": p.label, "id": p.id, "score": round(p.score, 4)} for p in self.predictions]}
+        if self.hedged is not None:
+            h = self.hedged
+            out["hedged"] = {"label": h.label, "id": h.id, "probability": round(h.probability, 4), "depth": h.depth}
+        return out
 
 
 @dataclass(frozen=True)
@@ -308,6 +319,17 @@ class Classifier:
         batch = np.stack([preprocess(to_rgb(img), self.encoder.preprocess) for img in images])
         features, logits = self.encoder.encode(batch)
         return self.rank(self.projection.project(features, logits), top_k, exclude_seen, min_score, logits)
+
+    def predict_bytes(self, data: bytes, name: str = "upload", top_k: int = 5, exclude_seen: bool = False,
+                      min_score: float | None = None) -> Result:
+        """The Result for one image held in memory (an upload), as `predict_paths` gives it for a file named
+        `name`: decoded with the same guards (pixel limit, decompression bombs), an error result if it cannot be."""
+        try:
+            pixels: np.ndarray | ImageError = preprocess_bytes(data, name, self.encoder.preprocess)
+        except ImageError as exc:
+            pixels = exc
+        out = encode_decoded(self.encoder, [(name, pixels)], self.projection.project)
+        return self.results(out, top_k, exclude_seen, min_score)[0]
 
     def stream(self, inputs: Iterable[str], batch_size: int = 32) -> Iterator[EncodedBatch]:
         """Decode, encode and project images batch by batch, in input order (the engine under predict/eval)."""

@@ -79,16 +79,22 @@ def load_image(path: str | os.PathLike, min_side: int = 256) -> Image.Image:
     except ZsclfError as exc:  # no pyarrow, or too large
         raise ImageError(name, str(exc).removeprefix(f"{name}: ")) from None
     with fh:
-        try:
-            return _decode(fh, name, min_side)
-        except UnidentifiedImageError:
-            fh.seek(0)
-            empty = fh.read(1) == b""
-            raise ImageError(name, "empty file (0 bytes)" if empty else "not an image Pillow can read") from None
-        except Image.DecompressionBombError as exc:
-            raise ImageError(name, f"refused as a decompression bomb ({exc})") from None
-        except (OSError, SyntaxError, ValueError, EOFError) as exc:
-            raise ImageError(name, f"cannot decode image ({exc})") from None
+        return decode_file(fh, name, min_side)
+
+
+def decode_file(fh, name: str, min_side: int = 256) -> Image.Image:
+    """`load_image` for an open binary file (or bytes in memory, e.g. an upload) that `name` describes in
+    errors: the same guards (pixel limit, decompression bombs), the same one-line ImageError reasons."""
+    try:
+        return _decode(fh, name, min_side)
+    except UnidentifiedImageError:
+        fh.seek(0)
+        empty = fh.read(1) == b""
+        raise ImageError(name, "empty file (0 bytes)" if empty else "not an image Pillow can read") from None
+    except Image.DecompressionBombError as exc:
+        raise ImageError(name, f"refused as a decompression bomb ({exc})") from None
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise ImageError(name, f"cannot decode image ({exc})") from None
 
 
 def _decode(fh, name: str, min_side: int) -> Image.Image:
@@ -148,8 +154,17 @@ def preprocess(img: Image.Image, spec: Preprocess) -> np.ndarray:
 
 def load_and_preprocess(path: str | os.PathLike, spec: Preprocess) -> np.ndarray:
     """Decode and preprocess one image file into a [size, size, 3] uint8 array (raises ImageError)."""
-    min_side = int(np.ceil(spec.size / spec.crop_fraction))
-    return preprocess(load_image(path, min_side=min_side), spec)
+    return preprocess(load_image(path, min_side=_min_side(spec)), spec)
+
+
+def preprocess_bytes(data: bytes, name: str, spec: Preprocess) -> np.ndarray:
+    """`load_and_preprocess` for an image held in memory (an upload), `name` naming it in errors."""
+    return preprocess(decode_file(io.BytesIO(data), name, _min_side(spec)), spec)
+
+
+def _min_side(spec: Preprocess) -> int:
+    """The short side the crop needs before it is resized to the encoder's input."""
+    return int(np.ceil(spec.size / spec.crop_fraction))
 
 
 def decode_batches(inputs: Iterable[str], spec: Preprocess, batch_size: int, pool: Executor,

@@ -9,6 +9,7 @@ from ..context import Context
 from ..markdown import notes, pct, table
 from ..runner import rel
 
+SERVE_PREDICT_TARGET_MS, SERVE_SEARCH_TARGET_MS = 25.0, 20.0  # issue 19
 STAGES = ("decode_preprocess", "decode_preprocess_1_thread", "encoder", "projection", "search", "end_to_end")
 
 
@@ -80,4 +81,25 @@ def section_speed(ctx: Context) -> str:
         notes(f"Speed-up {base['speedup']:.2f}×; top-1 agreement {pct(base['top1_agreement'])}%."),
         "### Targets",
         speed_targets(bench["runs"][0], base),
+        serve_section(ctx.get("serve")),
+    ])
+
+
+def serve_section(serve: dict[str, Any]) -> str:
+    """`zsclf serve` over loopback: warm request latencies beside the in-process figures above, and the soak."""
+    soak = serve["soak"]
+    errors = sum(n for status, n in soak["by_status"].items() if status != "200")
+    rows = [["POST /v1/predict (one photo)", f"{serve['predict']['p50_ms']:.1f}", f"{serve['predict']['p90_ms']:.1f}",
+             f"≤ {SERVE_PREDICT_TARGET_MS:g}: {verdict(serve['predict']['p50_ms'] <= SERVE_PREDICT_TARGET_MS)}"],
+            [f"GET /v1/search ({serve['photos']:,} photos)", f"{serve['search']['p50_ms']:.1f}",
+             f"{serve['search']['p90_ms']:.1f}",
+             f"≤ {SERVE_SEARCH_TARGET_MS:g}: {verdict(serve['search']['p50_ms'] <= SERVE_SEARCH_TARGET_MS)}"]]
+    return "\n\n".join([
+        "### zsclf serve",
+        f"`benchmarks/serve_bench.py`: {serve['predict']['n']} sequential warm requests each on one keep-alive "
+        "loopback connection (the collection: the sample photos embedded, then synthetic rows), then "
+        f"{soak['clients']} clients for {soak['seconds']:.0f} s.",
+        table(["", "p50 (ms)", "p90 (ms)", "target p50 (ms)"], rows),
+        notes(f"Soak: {soak['requests']:,} requests ({soak['per_second']:.1f}/s), {errors} errors; server RSS "
+              f"{serve['rss_before_soak_mb']:.0f} MB before, {serve['rss_after_soak_mb']:.0f} MB after."),
     ])

@@ -100,9 +100,12 @@ class Page:
         return result["result"].get("value")
 
     def wait_for(self, expression: str, seconds: float = 60):
+        """Poll `expression` until it is truthy; while the page is still loading (elements not there yet) it
+        counts as not yet, not as a failure."""
         deadline = time.monotonic() + seconds
+        guarded = f"(() => {{ try {{ return ({expression}); }} catch (e) {{ return null; }} }})()"
         while time.monotonic() < deadline:
-            if value := self.js(expression):
+            if value := self.js(guarded):
                 return value
             time.sleep(0.1)
         raise AssertionError(f"the page never showed: {expression}\n{self.js('document.body.innerText')}")

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 if TYPE_CHECKING:
+    from ..index.label_index import LabelIndex
     from ..pipeline.classifier import ClassifierConfig
 
 
@@ -85,9 +86,9 @@ def clamped_threads(requested: int | None) -> int:
 
 
 def labels_maker(index: Path | None, labels: str | None, template: str | None = None, label_prior: str = "auto",
-                 model: str | None = None, quiet: bool = False) -> Callable[[], Path] | None:
-    """None without `--labels`; else what makes (or finds in the cache) its index folder, to be called while the
-    image model loads. The option combinations are checked now: `--template`/`--label-prior` only go with
+                 model: str | None = None, quiet: bool = False) -> Callable[[], tuple[Path, LabelIndex]] | None:
+    """None without `--labels`; else what makes (or finds in the cache) its index, to be called while the image
+    model loads: (the folder, the index loaded from it). The option combinations are checked now: `--template`/`--label-prior` only go with
     `--labels`, which excludes `--index`."""
     from ..errors import ZsclfError
 
@@ -99,7 +100,7 @@ def labels_maker(index: Path | None, labels: str | None, template: str | None = 
     if index is not None:
         raise ZsclfError("--labels and --index exclude each other: give one")
 
-    def make() -> Path:
+    def make() -> tuple[Path, LabelIndex]:
         from ..learn.label_cache import labels_index
         from .terminal import note
 
@@ -108,7 +109,7 @@ def labels_maker(index: Path | None, labels: str | None, template: str | None = 
             note(line)
         if not own.cached and not quiet:
             note(f"embedded {own.labels} labels (cached for the next run)")
-        return own.folder
+        return own.folder, own.index
 
     return make
 
@@ -120,4 +121,4 @@ def classifier_config(labels: str | None, template: str | None, label_prior: str
     from ..pipeline.classifier import ClassifierConfig
 
     make = labels_maker(fields.get("index"), labels, template, label_prior, fields.get("image_model"), quiet)
-    return ClassifierConfig(**{**fields, "index": make() if make else fields.get("index")})
+    return ClassifierConfig(**{**fields, "index": make()[0] if make else fields.get("index")})

@@ -25,6 +25,7 @@ from ..core.device import SessionConfig
 from ..core.progress import Progress
 from ..data.labels import DEFAULT_TEMPLATE, LabelSet, check_template, read_labels_option
 from ..errors import ZsclfError
+from ..index.label_index import LabelIndex
 from ..index.layout import survey
 from ..index.store import load_index, save_index
 from ..models.registry import model_spec
@@ -43,6 +44,7 @@ class OwnLabels:
     folder: Path
     labels: int
     cached: bool
+    index: LabelIndex  # loaded and checked: callers use it rather than load the folder again
     notes: list[str] = field(default_factory=list)
 
 
@@ -65,14 +67,14 @@ def labels_index(value: str, template: str | None = None, label_prior: str = "au
     folder = cache_root() / cache_key(labels, template, label_prior, image_model)
     if (folder / "CURRENT").exists():
         try:
-            load_index(folder)  # every file checked: a damaged entry is built again below
+            index = load_index(folder)  # every file checked: a damaged entry is built again below
             _touch(folder)
-            return OwnLabels(folder, len(labels), True, notes)
+            return OwnLabels(folder, len(labels), True, index, notes)
         except ZsclfError as exc:
             notes.append(f"--labels: the cached index was unusable ({exc}); building it again")
     _build(labels, folder, template, label_prior, image_model, progress)
     _prune(keep=folder)
-    return OwnLabels(folder, len(labels), False, notes)
+    return OwnLabels(folder, len(labels), False, load_index(folder), notes)
 
 
 def cache_key(labels: LabelSet, template: str, label_prior: str, image_model: str | None) -> str:

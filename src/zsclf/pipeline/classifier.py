@@ -156,9 +156,11 @@ class Classifier:
         return cls.from_config(ClassifierConfig(index=Path(index) if index else None, **options))
 
     @classmethod
-    def from_config(cls, config: ClassifierConfig, make_index: Callable[[], Path] | None = None) -> Classifier:
-        """Assemble a classifier as `config` says (see `load`). `make_index`: makes the index folder to use instead
-        of `config.index` (e.g. `--labels`' cached index), called while the image model loads."""
+    def from_config(cls, config: ClassifierConfig,
+                    make_index: Callable[[], tuple[Path, LabelIndex]] | None = None) -> Classifier:
+        """Assemble a classifier as `config` says (see `load`). `make_index`: makes and loads the index to use
+        instead of `config.index` (e.g. `--labels`' cached index; returns its folder and the loaded index), called
+        while the image model loads."""
         index_dir = config.index or paths.default_index_dir()
         if make_index is None and config.index is None and not (index_dir.exists() or index_dir.is_symlink()):
             raise ZsclfError(f"no default index at {index_dir}: run `zsclf setup` (in a checkout: `make setup`), "
@@ -168,8 +170,9 @@ class Classifier:
         with ThreadPoolExecutor(1, thread_name_prefix="zsclf-load") as pool:
             loading = pool.submit(ImageEncoder.load, config.image_model, SessionConfig(config.device, threads=1))
             if make_index is not None:
-                index_dir = make_index()
-            label_index = load_index(index_dir)  # an index error is the one reported when both fail
+                index_dir, label_index = make_index()
+            else:
+                label_index = load_index(index_dir)  # an index error is the one reported when both fail
             compat.check_text_encoder(label_index.meta, index_dir)
             encoder = loading.result()
         configure_faiss(threads=1)  # the encoder owns the cores; see index.label_index.configure_faiss

@@ -20,6 +20,7 @@ from ..models.registry import model_spec
 from ..models.text_encoder import TextEncoder
 from ..pipeline.projection import ConSE
 from ..pipeline.seen import seen_class_embeddings
+from . import label_prior
 from .label_prior import METHODS, default_correction, label_prior_queries, label_prior_rows
 from .photo_prior import logit_queries, prior_queries, weights_sha256
 
@@ -42,8 +43,6 @@ class LabelCorrection:
 def correction_settings() -> str:
     """Every constant the correction depends on, as text (part of the `--labels` cache key: a changed rule or
     method is a new entry, not an old vector set)."""
-    from . import label_prior
-
     return repr((AUTO_MAX_LABELS, label_prior.DEFAULT_METHOD, label_prior.DEFAULTS, label_prior.LABEL_PRIOR_QUERIES,
                  label_prior.MAX_DOMINANCE, label_prior.MIN_LABELS))
 

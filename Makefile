@@ -11,7 +11,7 @@ INDEX  := indexes/imagenet21k/CURRENT
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[export,dev,ray,serve]'
+	$(PY) -m pip install --quiet -e '.[export,foreign,dev,ray,serve]'
 	touch $@
 
 $(MODELS) &: $(VENV)/.installed tools/export_models.py src/zsclf/install/export.py src/zsclf/install/quantize.py \

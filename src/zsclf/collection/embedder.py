@@ -11,7 +11,7 @@ from ..core.device import SessionConfig
 from ..errors import ZsclfError
 from ..index.meta import TextSpace, now
 from ..models.image_encoder import ImageEncoder
-from ..models.registry import model_spec, sha256_file
+from ..models.registry import model_spec, sha256_file, text_model_for
 from ..pipeline.encoding import EncodedBatch, encode_stream
 from ..pipeline.projection import Projection
 from ..version import __version__
@@ -28,7 +28,7 @@ def make_setup(image_model: str | None = None, projection: str | Path | None = N
                template: str = "gloss") -> CollectionSetup:
     """The setup of a new collection: the installed encoders, ConSE (or the learned map `projection`)."""
     image = model_spec(image_model, "image")
-    text = model_spec(None, "text")
+    text = model_spec(text_model_for(image), "text")
     text_ref = text.ref("embedding")
     if top_t < 1:
         raise ZsclfError(f"--top-t must be at least 1, not {top_t}")
@@ -36,7 +36,7 @@ def make_setup(image_model: str | None = None, projection: str | Path | None = N
         raise ZsclfError(f"--temperature must be a positive number, not {temperature}")
     if dtype not in ("float16", "float32"):
         raise ZsclfError(f"vector dtype must be float16 or float32, not {dtype!r}")
-    kind, sha, file = "conse", "", ""
+    kind, sha, file = "joint" if image.is_joint else "conse", "", ""
     if projection is not None:
         from ..pipeline.projection_file import load_projection
 
@@ -44,17 +44,18 @@ def make_setup(image_model: str | None = None, projection: str | Path | None = N
         kind, sha, file = "linear", loaded.sha256, str(Path(projection).resolve())
         template = loaded.meta.template if loaded.meta else template
     return CollectionSetup(
-        image_encoder=image.ref("features"), text_encoder=text_ref,
+        image_encoder=image.vector_ref(), text_encoder=text_ref,
         template=template, projection=kind, top_t=top_t, temperature=temperature, dim=text_ref.dim or 384, dtype=dtype,
         projection_sha256=sha, projection_file=file, created=now(), zsclf_version=__version__)
 
 
 def projection_for(setup: CollectionSetup, encoder: ImageEncoder) -> Projection:
     """The projection a collection's photos were embedded with (the same map file, unchanged)."""
-    if setup.projection == "conse":
-        from ..pipeline.seen import conse_for
+    if setup.projection in ("conse", "joint"):
+        from ..pipeline.queries import queries_for
 
-        return conse_for(TextSpace(setup.text_encoder, setup.template), setup.top_t, setup.temperature)
+        return queries_for(encoder.spec, TextSpace(setup.text_encoder, setup.template), setup.top_t,
+                           setup.temperature, where="this collection")
     from ..pipeline import compat
     from ..pipeline.projection_file import load_projection
 

@@ -73,7 +73,7 @@ class CollectionSetup:
     image_encoder: ModelRef
     text_encoder: ModelRef
     template: str  # the template of the seen-class label texts ConSE mixes
-    projection: str = field(metadata={"choices": ("conse", "linear")})
+    projection: str = field(metadata={"choices": ("conse", "linear", "joint")})  # joint: a joint image tower
     top_t: int
     dim: int
     dtype: str = field(metadata={"choices": DTYPES})
@@ -86,8 +86,9 @@ class CollectionSetup:
 
     def describe(self) -> str:
         """One line for people: the space and projection the vectors live in."""
-        how = (f"ConSE (top-{self.top_t}, temperature {self.temperature:g})" if self.projection == "conse"
-               else f"learned map {self.projection_file}")
+        how = {"conse": f"ConSE (top-{self.top_t}, temperature {self.temperature:g})",
+               "joint": f"the image embedding of {self.image_encoder.name}"}.get(self.projection,
+                                                                                 f"learned map {self.projection_file}")
         return f"{how} into the {self.text_encoder.name} space, {self.dim}-d {self.dtype}"
 
 

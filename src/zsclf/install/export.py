@@ -28,6 +28,9 @@ from ..core import paths
 from ..core.fsio import atomic_file
 from ..models.registry import sha256_file
 from .quantize import INT8_SUFFIX, float_name, int8_entry, is_int8
+from .torch_compat import import_torchvision
+
+import_torchvision()  # before transformers (MiniLM), timm or open_clip import it: see install.torch_compat
 
 OPSET = 17
 CROP_PADDING = 32  # TF EfficientNet eval crop: size / (size + 32) of the short side

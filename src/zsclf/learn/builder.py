@@ -44,16 +44,18 @@ from ..index.meta import (
 from ..index.publish import check_index_target
 from ..index.store import save_index
 from ..models.image_encoder import ImageEncoder
-from ..models.registry import model_spec
+from ..models.registry import model_spec, text_model_for
 from ..models.text_encoder import TextEncoder
 from ..pipeline import compat
 from ..pipeline.projection import ConSE, LinearProjection, Projection, VisualProjection
+from ..pipeline.queries import queries_for
 from ..pipeline.seen import seen_class_embeddings
 from ..version import __version__
 from .calibration import calibrate, hnsw_recall
 from .examples import ExampleSet, read_examples
 from .features import encode_images
 from .label_correction import check_label_prior, correct_labels
+from .photo_prior import ReferencePhotos
 from .sentence_index import (
     MIN_REFERENCE_PHOTOS,
     SENTENCE_QUERIES,
@@ -94,12 +96,14 @@ class BuildRequest:
         check_template(self.template or DEFAULT_TEMPLATE)
         if self.sentences and self.template is not None:
             raise ZsclfError("--sentences embeds each sentence as written: it takes no --template")
-        space = ("visual" if self.examples else "text") if self.space == "auto" else self.space
+        joint = self.model is not None and model_spec(self.model, "image").is_joint  # unknown models: refused here
+        space = ("visual" if self.examples and not joint else "text") if self.space == "auto" else self.space
+        if joint and space == "visual":
+            raise ZsclfError(f"--space visual is an image classifier's feature space; {self.model} embeds photos in "
+                             "its text tower's space already: use --space text")
         if self.sentences and (self.examples or space != "text"):
             raise ZsclfError("--sentences ranks sentences by their text: it takes no --examples and no --space visual")
         check_label_prior(self.label_prior)
-        if self.model is not None:
-            model_spec(self.model, "image")  # an unknown or missing image model is refused before any work
         if self.reference_photos and not (self.sentences or (self.labels and space == "text")):
             raise ZsclfError("--reference-photos corrects text labels or sentences: give a label file (text space)")
         if self.reference_photos and self.label_prior == "off" and not self.sentences:
@@ -144,14 +148,15 @@ def make_index(request: BuildRequest, progress: Progress | None = None) -> Build
     if request.examples and (empty := empty_label_folders(request.examples)):
         notes.append(f"{request.examples}: {len(empty)} label folders hold no photos and were left out "
                      f"({', '.join(empty[:5])}{', ...' if len(empty) > 5 else ''})")
-    text = TextEncoder.load(config=SessionConfig(device="cpu", threads=request.threads))
+    text = TextEncoder.load(text_model_for(model_spec(request.model, "image")),
+                            SessionConfig(device="cpu", threads=request.threads))
     encoder = None
     if examples or space == "visual" or request.reference_photos:  # single-threaded runs, batches in parallel
         encoder = ImageEncoder.load(request.model, SessionConfig(device="cpu", threads=1))
     reference = None
     if request.reference_photos:
         assert encoder is not None
-        reference = _reference_logits(request.reference_photos, encoder, notes, progress)
+        reference = _reference_photos(request.reference_photos, encoder, notes, progress)
     devise = None
     if request.projection:
         from ..pipeline.projection_file import load_projection
@@ -168,7 +173,7 @@ def make_index(request: BuildRequest, progress: Progress | None = None) -> Build
 def build_index(labels: LabelSet | None, text: TextEncoder, template: str = DEFAULT_TEMPLATE, kind: str = "flat",
                 space: str = "text", examples: ExampleSet | None = None, encoder: ImageEncoder | None = None,
                 projection: LinearProjection | None = None, progress: Progress | None = None,
-                source: str = "", sentences: bool = False, reference: tuple[np.ndarray, str] | None = None,
+                source: str = "", sentences: bool = False, reference: ReferencePhotos | None = None,
                 label_prior: str = "auto", image_model: str | None = None) -> LabelIndex:
     """Embed text labels and/or photo-taught labels into one index in the text or visual space.
 
@@ -176,8 +181,8 @@ def build_index(labels: LabelSet | None, text: TextEncoder, template: str = DEFA
     recorded, so that ConSE embeds its seen classes the same way. `sentences`: the labels are sentences
     to rank for photos, embedded as written (learn.sentence_index). Text labels alone (no photos, text space)
     get the label-prior correction `label_prior` asks for (auto, off or a method; learn.label_correction).
-    `reference`: (CNN logits of photos to correct sentences' or labels' hubness against, where they came from),
-    default the shipped photo prior of `image_model` (default: the manifest's image model).
+    `reference`: photos to correct sentences' or labels' hubness against, default the shipped photo prior of
+    `image_model` (default: the manifest's image model; a joint image tower's labels come from its text tower).
     """
     if space not in SPACES:
         raise ZsclfError(f"unknown space {space!r}: choose text or visual")
@@ -218,15 +223,15 @@ def build_index(labels: LabelSet | None, text: TextEncoder, template: str = DEFA
     if encoder is not None and (examples or space == "visual" or (sentences and reference is not None)):
         image = encoder.ref
     if sentences:
-        image = image or model_spec(image_model, "image").ref("features")
-        vectors, calibration = sentence_vectors(vectors, text, image, *(reference or (None, "")))
+        image = image or model_spec(image_model, "image").vector_ref()
+        vectors, calibration = sentence_vectors(vectors, text, image, reference)
     prior_choice, queries = None, SENTENCE_QUERIES if sentences else None
     if labels and examples is None and space == "text" and not sentences:
         correction = correct_labels(vectors, text, text_space, label_prior, image_model, reference)
         vectors, calibration, prior_choice, queries = (correction.rows, correction.calibration, correction.choice,
                                                        correction.queries)
         if calibration is not None:  # the corrections are one image model's: index and photos must match
-            image = encoder.ref if encoder is not None else model_spec(image_model, "image").ref("features")
+            image = encoder.ref if encoder is not None else model_spec(image_model, "image").vector_ref()
     meta = IndexMeta(
         format=FORMAT_VERSION, kind=kind, metric="inner_product", dim=vectors.shape[1], count=len(names),
         space=space, template=template, text_encoder=text.ref, created=now(), source=source,
@@ -240,13 +245,13 @@ def build_index(labels: LabelSet | None, text: TextEncoder, template: str = DEFA
     if kind == "hnsw":
         exact = LabelIndex.build(vectors, names, ids, meta.with_(kind="flat"), normalise=calibration is None)
         index.meta = meta.with_(hnsw_recall_at_10=round(hnsw_recall(index, exact), 4))
-    if space == "text":
-        seen_class_embeddings(meta.query_space, text.embed)  # ready for ConSE at predict time
+    if space == "text":  # ConSE's class vectors ready for predict (a joint image tower needs none)
+        queries_for(encoder.spec if encoder else model_spec(image_model, "image"), meta.query_space, embed=text.embed)
     return index
 
-def _reference_logits(where: Path, encoder: ImageEncoder, notes: list[str],
-                      progress: Progress | None) -> tuple[np.ndarray, str]:
-    """(CNN logits of the reference photos under `where`, a description); unreadable ones are noted and skipped."""
+def _reference_photos(where: Path, encoder: ImageEncoder, notes: list[str],
+                      progress: Progress | None) -> ReferencePhotos:
+    """The reference photos under `where` as the image model sees them; unreadable ones are noted and skipped."""
     from ..data.image_files import expand_inputs
 
     paths = even_sample(list(expand_inputs([str(where)])))
@@ -259,7 +264,8 @@ def _reference_logits(where: Path, encoder: ImageEncoder, notes: list[str],
         why = f" (first unreadable: {next(iter(encoded.errors.values()))})" if encoded.errors else ""
         raise ZsclfError(f"--reference-photos {where}: {len(encoded.ok)} readable photos; "
                          f"at least {MIN_REFERENCE_PHOTOS} are needed to say what a typical photo is{why}")
-    return encoded.logits, f"{len(encoded.ok)} reference photos from {where.name or where}"
+    return ReferencePhotos(encoded.features, encoded.logits,
+                           f"{len(encoded.ok)} reference photos from {where.name or where}")
 
 
 def _text_vectors(labels: LabelSet, text: TextEncoder, text_space: TextSpace, space: str,
@@ -295,10 +301,10 @@ def _photo_vectors(examples: ExampleSet, encoder: ImageEncoder, text: TextEncode
         projection = VisualProjection(encoder.visual_statistics()[1], transform)
         pseudo = normalize(encoder.classifier_rows())
     else:
-        pseudo = seen_class_embeddings(text_space, text.embed)
         if devise is not None:
             compat.check_projection(devise, encoder.ref, text_space, "--projection")
-        projection = devise if devise is not None else ConSE(pseudo)
+        projection = devise if devise is not None else queries_for(encoder.spec, text_space, embed=text.embed)
+        pseudo = projection.seen if isinstance(projection, ConSE) else np.zeros((0, projection.dim), np.float32)
     queries = projection.project(encoded.features, encoded.logits)
     bounds = np.cumsum([0] + [len(p) for p in examples.paths])
     protos = np.stack([queries[a:b].mean(axis=0) for a, b in zip(bounds[:-1], bounds[1:], strict=True)])

@@ -210,8 +210,11 @@ def calibrate(clf: Classifier, samples: Sequence[Sample], source: str = "", batc
     """Fit the hedging model of `clf`'s index on labelled photos (with `seen_penalty`, gamma is that instead of
     picked); returns it and a report (see module doc)."""
     from ..data.labels import read_hypernyms
+    from ..pipeline.queries import require_classes
 
     check_number("--seen-penalty", seen_penalty)
+    if clf.encoder.num_classes == 0:
+        require_classes(clf.encoder.spec, "a hedging fit (the mixture of the CNN's and the index's probabilities)")
 
     truths = resolve_truths(samples, clf.index.ids, clf.index.names, clf.taxonomy().hierarchy, read_hypernyms(),
                             clf.seen_ids())

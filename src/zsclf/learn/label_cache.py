@@ -28,7 +28,7 @@ from ..errors import ZsclfError
 from ..index.label_index import LabelIndex
 from ..index.layout import survey
 from ..index.store import load_index, save_index
-from ..models.registry import model_spec
+from ..models.registry import model_spec, text_model_for
 from ..version import __version__
 from .label_correction import check_label_prior, correction_settings
 
@@ -79,8 +79,8 @@ def labels_index(value: str, template: str | None = None, label_prior: str = "au
 
 def cache_key(labels: LabelSet, template: str, label_prior: str, image_model: str | None) -> str:
     """sha256 (32 hex digits) of everything the cached vectors depend on."""
-    text = model_spec(None, "text")
     image = model_spec(image_model, "image")
+    text = model_spec(text_model_for(image), "text")
     weights = (image.entry.source or {}).get("weights_sha256") or image.sha256
     content = {
         "labels": [labels.names, labels.ids, labels.synonyms, labels.descriptions, labels.parents],
@@ -95,7 +95,7 @@ def _build(labels: LabelSet, folder: Path, template: str, label_prior: str, imag
     from ..models.text_encoder import TextEncoder
     from .builder import build_index
 
-    text = TextEncoder.load(config=SessionConfig(device="cpu"))
+    text = TextEncoder.load(text_model_for(model_spec(image_model, "image")), SessionConfig(device="cpu"))
     index = build_index(labels, text, template, progress=progress, source="--labels", label_prior=label_prior,
                         image_model=image_model)
     save_index(index, folder)

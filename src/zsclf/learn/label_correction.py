@@ -18,11 +18,10 @@ from ..errors import ZsclfError
 from ..index.meta import Calibration, LabelPriorChoice, QueryConSE, TextSpace
 from ..models.registry import model_spec
 from ..models.text_encoder import TextEncoder
-from ..pipeline.projection import ConSE
-from ..pipeline.seen import seen_class_embeddings
+from ..pipeline.queries import queries_for
 from . import label_prior
 from .label_prior import METHODS, default_correction, label_prior_queries, label_prior_rows
-from .photo_prior import logit_queries, prior_queries, weights_sha256
+from .photo_prior import ReferencePhotos, typical_queries
 
 LABEL_PRIORS = ("auto", "off", *METHODS)
 AUTO_MAX_LABELS = 500  # auto decides for the user's own label sets (measured: 5 to 100 labels); larger ones (the
@@ -55,27 +54,24 @@ def check_label_prior(mode: str) -> str:
 
 
 def correct_labels(vectors: np.ndarray, text: TextEncoder, space: TextSpace, mode: str = "auto",
-                   image_model: str | None = None, reference: tuple[np.ndarray, str] | None = None) -> LabelCorrection:
-    """The correction `mode` asks for of normalised label vectors embedded in `space`. `reference`: (CNN logits
-    of the user's reference photos, where they came from); default: the photo prior of `image_model`."""
+                   image_model: str | None = None, reference: ReferencePhotos | None = None) -> LabelCorrection:
+    """The correction `mode` asks for of normalised label vectors embedded in `space`. `reference`: the user's
+    reference photos; default: the photo prior of `image_model`."""
     check_label_prior(mode)
     if mode == "off":
         return LabelCorrection(vectors, None, LabelPriorChoice("off (asked for)"))
     if mode == "auto" and len(vectors) > AUTO_MAX_LABELS:
         return LabelCorrection(vectors, None, None)  # not considered: see AUTO_MAX_LABELS
     spec = label_prior_queries(space.template)
-    conse = ConSE(seen_class_embeddings(TextSpace(space.text_encoder, spec.template), text.embed), spec.top_t,
-                  spec.temperature)
-    if reference is None:
-        try:
-            queries = prior_queries(conse, weights_sha256(model_spec(image_model, "image")))
-        except ZsclfError as exc:
-            if mode != "auto":
-                raise
-            return LabelCorrection(vectors, None, LabelPriorChoice(f"not applied: {exc}"))
-        what = f"the photo prior ({len(queries)} everyday photos)"
-    else:
-        queries, what = logit_queries(conse, reference[0]), reference[1]
+    image = model_spec(image_model, "image")
+    maker = queries_for(image, TextSpace(space.text_encoder, spec.template), spec.top_t, spec.temperature,
+                        embed=text.embed)
+    try:
+        queries, what = typical_queries(maker, image, reference)
+    except ZsclfError as exc:
+        if mode != "auto":
+            raise
+        return LabelCorrection(vectors, None, LabelPriorChoice(f"not applied: {exc}"))
     method, reason = default_correction(vectors, queries) if mode == "auto" else (mode, "asked for")
     if method is None:
         return LabelCorrection(vectors, None, LabelPriorChoice(reason))

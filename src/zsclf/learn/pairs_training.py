@@ -17,6 +17,7 @@ from ..core.progress import Progress, counter
 from ..core.vectors import normalize
 from ..data.pairs import Pairs, read_pairs
 from ..errors import ZsclfError
+from ..models.registry import text_model_for
 from ..pipeline.projection import ResidualConSE
 from .pairs_map import PairsMapConfig, captions_of, train_pairs_map
 
@@ -39,6 +40,7 @@ class EmbeddedPairs:
     logits: np.ndarray
     sentences: np.ndarray
     failed: dict[str, str]
+    image_model: str | None = None  # whose features and logits (None: the manifest's default)
 
 
 def embed_pairs(pairs: Pairs, image_model: str | None = None, progress: Progress | None = None) -> EmbeddedPairs:
@@ -55,25 +57,32 @@ def embed_pairs(pairs: Pairs, image_model: str | None = None, progress: Progress
     if len(encoded.ok) < 2:
         raise ZsclfError(f"{pairs.source}: fewer than 2 photos could be read (first: {next(iter(failed.values()))})")
     kept = pairs.subset(encoded.ok)
-    text = TextEncoder.load(config=SessionConfig(device="cpu"))
+    text = TextEncoder.load(text_model_for(encoder.spec), SessionConfig(device="cpu"))
     sentences = normalize(text.embed(kept.sentences, progress=counter(progress, "embedding sentences",
                                                                           len(kept.sentences))))
-    return EmbeddedPairs(kept, encoded.features, encoded.logits, sentences, failed)
+    return EmbeddedPairs(kept, encoded.features, encoded.logits, sentences, failed, image_model)
 
 
-def default_conse(top_t: int = TOP_T, temperature: float = TEMPERATURE):
-    """ConSE in the installed text encoder's space with the gloss template."""
+def default_conse(top_t: int = TOP_T, temperature: float = TEMPERATURE, image_model: str | None = None):
+    """The training-free query maker of `image_model` (default: the manifest's) in its text space with the gloss
+    template: ConSE for an image classifier, the embedding of a joint image tower (pipeline.queries)."""
     from ..index.meta import TextSpace
     from ..models.registry import model_spec
-    from ..pipeline.seen import conse_for
+    from ..pipeline.queries import queries_for
 
-    return conse_for(TextSpace(model_spec(None, "text").ref("embedding"), "gloss"), top_t, temperature)
+    image = model_spec(image_model, "image")
+    text = model_spec(text_model_for(image), "text")
+    return queries_for(image, TextSpace(text.ref("embedding"), "gloss"), top_t, temperature)
 
 
 def fit_residual(embedded: EmbeddedPairs, rows: np.ndarray, config: PairsMapConfig | None = None,
                  top_t: int = TOP_T, temperature: float = TEMPERATURE, progress=None) -> tuple[ResidualConSE, object]:
     """Train the residual on the photos `rows` (and their sentences); returns the projection and the trained map."""
-    conse = default_conse(top_t, temperature)
+    from ..models.registry import model_spec
+    from ..pipeline.queries import require_classes
+
+    require_classes(model_spec(embedded.image_model, "image"), "a residual map learned from pairs")
+    conse = default_conse(top_t, temperature, embedded.image_model)
     features = embedded.features[rows]
     mean = normalize(features).mean(axis=0)
     x = normalize(normalize(features) - mean)
@@ -108,7 +117,7 @@ def run_pairs_training(pairs_file: str | Path, output: str | Path, config: Pairs
     image, text = model_spec(None, "image"), model_spec(None, "text")
     meta = ProjectionMeta(
         kind="pairs", space="text", template="gloss",
-        image_encoder=image.ref("features"), text_encoder=text.ref("embedding"), zsclf_version=__version__,
+        image_encoder=image.vector_ref(), text_encoder=text.ref("embedding"), zsclf_version=__version__,
         created=now(), trained_on={"pairs": str(pairs_file), "photos": len(embedded.pairs.images),
                                    "sentences": len(embedded.pairs.sentences)},
         hyper_parameters=asdict(config), best_epoch=model.best_epoch, top_t=TOP_T, temperature=TEMPERATURE,

@@ -11,6 +11,7 @@ the references are exact for top-t <= 50.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -18,7 +19,7 @@ from ..core import paths
 from ..data.tables import read_table
 from ..errors import ZsclfError
 from ..models.registry import ModelSpec
-from ..pipeline.projection import ConSE
+from ..pipeline.projection import ConSE, Projection
 
 PRIOR_TOP = 50
 PRIOR_FILE = "photo_prior.tsv"
@@ -68,3 +69,24 @@ def prior_queries(conse: ConSE, weights: str) -> np.ndarray:
 def logit_queries(conse: ConSE, logits: np.ndarray) -> np.ndarray:
     """ConSE query vectors from the CNN's logits alone (ConSE does not use the features)."""
     return conse.project(np.zeros((len(logits), 0), np.float32), logits)
+
+
+@dataclass(frozen=True)
+class ReferencePhotos:
+    """The user's reference photos (`--reference-photos`) as the image model saw them."""
+
+    features: np.ndarray
+    logits: np.ndarray
+    what: str  # where they came from, for the index's metadata
+
+
+def typical_queries(maker: Projection, image: ModelSpec, reference: ReferencePhotos | None) -> tuple[np.ndarray, str]:
+    """Query vectors of typical photos, made by `maker` (the queries the index will get), and what they were: the
+    user's reference photos, else the shipped prior (logits of `image`'s weights; none for a joint image tower)."""
+    if reference is not None:
+        return maker.project(reference.features, reference.logits), reference.what
+    if not isinstance(maker, ConSE):
+        raise ZsclfError(f"the shipped photo prior holds a CNN's logits and image model {image.name} gives none: "
+                         "give --reference-photos")
+    queries = prior_queries(maker, weights_sha256(image))
+    return queries, f"the photo prior ({len(queries)} everyday photos)"

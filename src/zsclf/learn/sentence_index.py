@@ -17,11 +17,11 @@ import numpy as np
 from ..core.hubness import inverted_softmax_normaliser
 from ..core.vectors import normalize
 from ..index.meta import Calibration, QueryConSE, TextSpace
-from ..models.registry import ModelRef, model_spec
+from ..models.registry import ModelRef, ModelSpec, model_spec
 from ..models.text_encoder import TextEncoder
-from ..pipeline.projection import ConSE
-from ..pipeline.seen import seen_class_embeddings
-from .photo_prior import logit_queries, prior_queries, weights_sha256
+from ..pipeline.projection import Projection
+from ..pipeline.queries import queries_for
+from .photo_prior import ReferencePhotos, typical_queries
 
 SENTENCE_TEMPLATE = "name"  # sentences are embedded as written
 SENTENCE_QUERIES = QueryConSE(top_t=50, temperature=2.0, template="gloss")
@@ -36,22 +36,18 @@ def hubness_bias(vectors: np.ndarray, reference: np.ndarray, beta: float = BETA)
     return ((log_z - np.log(len(reference))) / beta).astype(np.float32)
 
 
-def sentence_conse(text: TextEncoder, queries: QueryConSE = SENTENCE_QUERIES) -> ConSE:
-    """The ConSE that makes a sentence index's queries."""
-    return ConSE(seen_class_embeddings(TextSpace(text.ref, queries.template), text.embed), queries.top_t,
-                 queries.temperature)
+def sentence_queries(text: TextEncoder, image: ModelSpec, queries: QueryConSE = SENTENCE_QUERIES) -> Projection:
+    """What makes a sentence index's queries for `image`: ConSE at the sentence settings, or a joint image tower."""
+    return queries_for(image, TextSpace(text.ref, queries.template), queries.top_t, queries.temperature,
+                       embed=text.embed)
 
 
-def sentence_vectors(vectors: np.ndarray, text: TextEncoder, image: ModelRef, reference: np.ndarray | None = None,
-                     reference_name: str = "") -> tuple[np.ndarray, Calibration]:
+def sentence_vectors(vectors: np.ndarray, text: TextEncoder, image: ModelRef,
+                     reference: ReferencePhotos | None = None) -> tuple[np.ndarray, Calibration]:
     """The stored rows [v, -b(v)] of normalised sentence vectors, and how they were made. `image`: the image
-    model whose logits make the queries; `reference`: its logits of the user's reference photos
-    (`reference_name` says where they came from); default: the prior."""
-    conse = sentence_conse(text)
-    if reference is None:
-        queries, what = prior_queries(conse, weights_sha256(model_spec(image.name, "image"))), "the photo prior"
-    else:
-        queries, what = logit_queries(conse, reference), reference_name
+    model that makes the queries; `reference`: the user's reference photos; default: the prior."""
+    spec = model_spec(image.name, "image")
+    queries, what = typical_queries(sentence_queries(text, spec), spec, reference)
     vectors = normalize(vectors)
     rows = np.hstack([vectors, -hubness_bias(vectors, queries)[:, None]]).astype(np.float32)
     return rows, Calibration(f"inverted softmax (β={BETA:g}) against {what}", len(queries))

@@ -70,7 +70,8 @@ def photo_vectors(embedded: EmbeddedPairs, alignment: Alignment) -> np.ndarray:
         from ..pipeline.projection_file import load_projection
 
         return load_projection(alignment.projection).project(embedded.features, embedded.logits)
-    return default_conse(alignment.top_t, alignment.temperature).project(embedded.features, embedded.logits)
+    maker = default_conse(alignment.top_t, alignment.temperature, embedded.image_model)
+    return maker.project(embedded.features, embedded.logits)
 
 
 def cross_validated_vectors(embedded: EmbeddedPairs, alignment: Alignment, seed: int = 0) -> np.ndarray:
@@ -105,17 +106,18 @@ def score(embedded: EmbeddedPairs, alignment: Alignment) -> dict:
     return retrieval_report(sim - penalty[None, :], image_of, sim_t2i=sim)
 
 
-def sentence_index_score(embedded: EmbeddedPairs, weights: str) -> dict | None:
+def sentence_index_score(embedded: EmbeddedPairs) -> dict | None:
     """Photo -> sentence R@k as a sentence index ranks them (`build-index --sentences`, then `predict --index`):
     its ConSE, and each sentence's hubness corrected against the fixed photo prior, not the photos ranked
-    (None when the prior is another image model's)."""
-    from ..learn.photo_prior import prior_queries
+    (None when the prior is another image model's, or the model gives no logits)."""
+    from ..learn.photo_prior import typical_queries
     from ..learn.sentence_index import BETA, SENTENCE_QUERIES, hubness_bias
+    from ..models.registry import model_spec
 
-    conse = default_conse(SENTENCE_QUERIES.top_t, SENTENCE_QUERIES.temperature)
+    conse = default_conse(SENTENCE_QUERIES.top_t, SENTENCE_QUERIES.temperature, embedded.image_model)
     photos = conse.project(embedded.features, embedded.logits)
     try:
-        reference = prior_queries(conse, weights)
+        reference, _ = typical_queries(conse, model_spec(embedded.image_model, "image"), None)
     except ZsclfError:
         return None
     bias = hubness_bias(embedded.sentences, reference)
@@ -130,19 +132,19 @@ def evaluate_retrieval(pairs_file: str | Path, alignment: Alignment | None = Non
     """R@1/5/10 and median rank both ways with `alignment` (default: the measured best), the ConSE
     classifier baseline (top-10, temperature 1, no hubness correction) beside it, and photo -> sentence as
     a sentence index ranks them (what `predict --index` gives); a plain dict for the CLI."""
-    from ..models.registry import model_spec
+    from ..models.registry import model_spec, text_model_for
 
     alignment = alignment or Alignment()
+    image = model_spec(image_model, "image")
     embedded = embed_pairs(read_pairs(pairs_file), image_model, progress)
     report = {"pairs": str(pairs_file), "photos": len(embedded.pairs.images),
               "sentences": len(embedded.pairs.sentences), "failed": len(embedded.failed),
-              "space": f"{model_spec(None, 'text').name} sentence space",
-              "projection": alignment.describe(), "hubness": alignment.describe_hubness(),
+              "space": f"{model_spec(text_model_for(image), 'text').name} sentence space",
+              "projection": alignment.describe() if not image.is_joint else f"the image embedding of {image.name}",
+              "hubness": alignment.describe_hubness(),
               **score(embedded, alignment), "baseline": {"projection": BASELINE.describe(), "hubness": "none",
                                                          **score(embedded, BASELINE)}}
-    from ..learn.photo_prior import weights_sha256
-
-    index_score = sentence_index_score(embedded, weights_sha256(model_spec(image_model, "image")))
+    index_score = sentence_index_score(embedded)
     if index_score is not None:
         report["sentence_index"] = index_score
     return report

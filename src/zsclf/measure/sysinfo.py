@@ -59,7 +59,12 @@ def models_info(models: Path, checksums: bool) -> dict:
     out = {}
     for name, entry in manifest.models.items():
         path = models / entry.file
-        item = {"kind": entry.kind, "file": str(path), "present": path.is_file(), "sha256": entry.sha256}
+        kind = entry.kind if entry.kind == "text" or not entry.text_model else "image (joint pair)"
+        item = {"kind": kind, "file": str(path), "present": path.is_file(), "sha256": entry.sha256}
+        if entry.text_model or entry.image_model:
+            item["pair"] = entry.text_model or entry.image_model
+        if entry.classes:
+            item["classes"] = f"{entry.outputs.get('logits', [None])[-1]} ({entry.classes})"
         if path.is_file():
             item["bytes"] = path.stat().st_size
             if checksums:

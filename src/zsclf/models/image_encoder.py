@@ -20,7 +20,10 @@ CPU_MAX_BATCH = 4  # images per ONNX Runtime run on the CPU, whatever the batch 
 
 
 class ImageEncoder:
-    """Runs the exported CNN: uint8 [N,S,S,3] pixels -> (features [N,F], logits [N,C])."""
+    """Runs the exported image model: uint8 [N,S,S,3] pixels -> (features [N,F], logits [N,C]).
+
+    An image classifier gives its pooled features and its classes' logits; the image tower of a joint pair
+    gives its embedding as the features and no logits (C = 0)."""
 
     def __init__(self, spec: ModelSpec, config: SessionConfig | None = None) -> None:
         assert spec.entry.input is not None  # model_spec checks it for image models
@@ -30,8 +33,9 @@ class ImageEncoder:
         self.threads = config.threads or default_threads()  # intra-op threads of one run
         self.session, self.device = create_session(str(spec.path), config)
         self.max_batch = CPU_MAX_BATCH if self.device == "cpu" else None  # None: the whole batch in one run
-        self.feature_dim = spec.output_dim("features")
-        self.num_classes = spec.output_dim("logits")
+        self.feature_dim = spec.output_dim(spec.vector_output)
+        self.num_classes = spec.output_dim("logits") if "logits" in spec.entry.outputs else 0
+        self.outputs = ["embedding"] if spec.vector_output == "embedding" else ["features", "logits"]
 
     @classmethod
     def load(cls, name: str | None = None, config: SessionConfig | None = None,
@@ -46,20 +50,24 @@ class ImageEncoder:
     @property
     def ref(self) -> ModelRef:
         """What an index or projection records about this encoder."""
-        return self.spec.ref("features")
+        return self.spec.vector_ref()
 
     def encode(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Features and logits for a preprocessed uint8 batch (run `max_batch` images at a time)."""
         step = self.max_batch or len(batch)
-        parts = [self.session.run(["features", "logits"], {self.preprocess.name: batch[i:i + step]})
+        parts = [self.session.run(self.outputs, {self.preprocess.name: batch[i:i + step]})
                  for i in range(0, len(batch), step)]
-        if len(parts) == 1:
-            return parts[0][0], parts[0][1]
-        return np.concatenate([f for f, _ in parts]), np.concatenate([lg for _, lg in parts])
+        features = parts[0][0] if len(parts) == 1 else np.concatenate([p[0] for p in parts])
+        if self.num_classes == 0:
+            return features, np.zeros((len(features), 0), np.float32)
+        return features, parts[0][1] if len(parts) == 1 else np.concatenate([p[1] for p in parts])
 
     def visual_statistics(self) -> tuple[np.ndarray, np.ndarray]:
         """Classifier rows [C, F] and the expected feature [F] (from batch-norm statistics), exported
         next to the ONNX model; read once per file."""
+        if not self.spec.entry.classifier:
+            raise ZsclfError(f"image model {self.name} has no classifier statistics (rows and expected feature, "
+                             "made by the EfficientNet-Lite export): the visual space needs them; use --space text")
         path = self.spec.sibling(self.spec.entry.classifier, "the classifier weights")
         return _load_visual_statistics(str(path), self.spec.entry.classifier_sha256 or "")
 

@@ -33,10 +33,14 @@ class Preprocess:
     mean: float = 127.0
     std: float = 128.0
     name: str = "image"
+    mean_rgb: list[float] | None = None  # per channel, in pixel units (0-255); when given, used instead of mean/std
+    std_rgb: list[float] | None = None
 
     def scale(self, batch: np.ndarray) -> np.ndarray:
         """uint8 NHWC pixels -> the float NCHW tensor the original network expects."""
-        return np.ascontiguousarray(((batch.astype(np.float32) - self.mean) / self.std).transpose(0, 3, 1, 2))
+        mean = np.asarray(self.mean_rgb if self.mean_rgb else self.mean, np.float32)
+        std = np.asarray(self.std_rgb if self.std_rgb else self.std, np.float32)
+        return np.ascontiguousarray(((batch.astype(np.float32) - mean) / std).transpose(0, 3, 1, 2))
 
 
 @dataclass(frozen=True)
@@ -58,6 +62,12 @@ class ModelEntry:
     source: dict | None = None
     exported_with: dict | None = None
     quantized: dict | None = None  # int8 siblings: how and from which float model (install.quantize)
+    inputs: list[str] | None = None  # text models: the graph's inputs (default: input_ids and attention_mask)
+    context_length: int | None = None  # text models whose graph wants a fixed token count (CLIP: 77), padded with 0
+    text_clean: str | None = None  # text models: cleaning before the tokenizer (models.text_clean), e.g. "clip"
+    text_model: str | None = None  # joint image towers: the text tower whose space the image embedding lives in
+    image_model: str | None = None  # joint text towers: their image tower
+    logit_scale: float | None = None  # joint pairs: the softmax scale of image-text cosines the pair was trained at
 
 
 @dataclass(frozen=True)
@@ -95,6 +105,17 @@ class ModelSpec:
     def sha256(self) -> str:
         return self.entry.sha256
 
+    @property
+    def is_joint(self) -> bool:
+        """An image tower of a joint image-text pair: it embeds photos straight into its text tower's space."""
+        return self.entry.kind == "image" and self.entry.text_model is not None
+
+    @property
+    def vector_output(self) -> str:
+        """The output whose rows are this model's vectors: `embedding` (text models, joint image towers) or
+        `features` (image classifiers, which also give `logits`)."""
+        return "embedding" if "embedding" in self.entry.outputs else "features"
+
     def output_dim(self, output: str) -> int:
         """The size of an output's last axis (e.g. features -> 1280)."""
         shape = self.entry.outputs.get(output)
@@ -106,6 +127,10 @@ class ModelSpec:
         """What an index, projection or collection records about this model; `output` names the output
         whose size is the vector dimension (features, embedding)."""
         return ModelRef(self.name, self.sha256, self.output_dim(output))
+
+    def vector_ref(self) -> ModelRef:
+        """`ref` of the output whose rows are this model's vectors (see `vector_output`)."""
+        return self.ref(self.vector_output)
 
     def sibling(self, name: str | None, what: str) -> Path:
         """A file the manifest names next to the model (tokenizer, classifier weights); it must exist."""
@@ -134,6 +159,12 @@ def load_manifest(models_dir: Path | None = None) -> Manifest:
     return typed_json.read(Manifest, path, "the model manifest")
 
 
+def text_model_for(image: ModelSpec) -> str | None:
+    """The text model an image model's label vectors must come from: a joint image tower's own text tower;
+    None (the manifest's default text model) for an image classifier, whose ConSE works in any text space."""
+    return image.entry.text_model
+
+
 def model_spec(name: str | None = None, kind: str = "image", models_dir: Path | None = None) -> ModelSpec:
     """Look up a model by name (default: the manifest's default of that kind); its file must exist."""
     models_dir = models_dir or paths.models_dir()
@@ -145,6 +176,9 @@ def model_spec(name: str | None = None, kind: str = "image", models_dir: Path | 
         raise ZsclfError(f"unknown {kind} model {name!r} (known: {known})")
     if kind == "image" and entry.input is None:
         raise ZsclfError(f"{models_dir / 'manifest.json'}: image model {name!r} has no 'input' block: {SETUP_HINT}")
+    if kind == "image" and not ({"features", "logits"} <= entry.outputs.keys() or "embedding" in entry.outputs):
+        raise ZsclfError(f"{models_dir / 'manifest.json'}: image model {name!r} gives neither features and logits "
+                         f"nor an embedding (outputs: {', '.join(entry.outputs)})")
     path = models_dir / entry.file
     if problem := regular_file_problem(path):
         raise ZsclfError(f"model file {path}: {problem}: {SETUP_HINT}")

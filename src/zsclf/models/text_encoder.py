@@ -10,6 +10,7 @@ import numpy as np
 
 from ..core.device import SessionConfig, create_session
 from .registry import ModelRef, ModelSpec, model_spec
+from .text_clean import cleaner
 
 MAX_TOKENS = 256
 BATCH_SIZE = 64  # texts per run in token-length order (measured in docs/index_build.md)
@@ -17,7 +18,8 @@ ORDERS = ("tokens", "chars", "input")  # batch order: by token count (default), 
 
 
 class TextEncoder:
-    """Sentence embeddings (L2-normalised, mean-pooled) for label texts."""
+    """Sentence embeddings (L2-normalised in the graph) for label texts: all-MiniLM-L6-v2 (mean-pooled) or the
+    text tower of a joint pair (the card says its inputs, fixed context length and text cleaning)."""
 
     def __init__(self, spec: ModelSpec, config: SessionConfig | None = None) -> None:
         from tokenizers import Tokenizer
@@ -26,11 +28,14 @@ class TextEncoder:
         self.tokenizer = Tokenizer.from_file(str(spec.sibling(spec.entry.tokenizer, "the tokenizer")))
         self.tokenizer.no_padding()  # each batch is padded here, to its longest text (the file may ask for more)
         self.tokenizer.enable_truncation(max_length=spec.entry.max_tokens or MAX_TOKENS)
+        self.clean = cleaner(spec.entry.text_clean, spec.name)
+        self.context_length = spec.entry.context_length  # None: each batch padded to its longest text
         config = config or SessionConfig()
         if config.spinning is None:  # no spinning unless asked: see SessionConfig.spinning
             config = replace(config, spinning=False)
         self.session, self.device = create_session(str(spec.path), config)
         self.dim = spec.output_dim("embedding")
+        self.inputs = {i.name for i in self.session.get_inputs()}
         self.reuse = True  # take texts the previous embed call embedded from it (False: embed every text)
         self._last: tuple[dict[str, int], np.ndarray] | None = None  # the last embed call's texts and rows
 
@@ -55,13 +60,14 @@ class TextEncoder:
 
     def _run(self, ids: list[list[int]]) -> np.ndarray:
         """Embeddings of tokenised texts, padded with 0 to the longest of them."""
-        width = max(len(row) for row in ids)
+        width = self.context_length or max(len(row) for row in ids)
         tokens = np.zeros((len(ids), width), dtype=np.int64)
         mask = np.zeros((len(ids), width), dtype=np.int64)
         for r, row in enumerate(ids):
             tokens[r, :len(row)] = row
             mask[r, :len(row)] = 1
-        (embedding,) = self.session.run(["embedding"], {"input_ids": tokens, "attention_mask": mask})
+        feeds = {"input_ids": tokens, "attention_mask": mask}
+        (embedding,) = self.session.run(["embedding"], {k: v for k, v in feeds.items() if k in self.inputs})
         return embedding
 
     def _known(self, texts: list[str], out: np.ndarray) -> list[int]:
@@ -88,7 +94,8 @@ class TextEncoder:
         todo = self._known(texts, out)
         if progress and len(todo) < len(texts):
             progress(len(texts) - len(todo))
-        ids = [e.ids for e in self.tokenizer.encode_batch([texts[i] for i in todo])]
+        raw = [texts[i] for i in todo]
+        ids = [e.ids for e in self.tokenizer.encode_batch([self.clean(t) for t in raw] if self.clean else raw)]
         key = {"tokens": lambda j: len(ids[j]), "chars": lambda j: len(texts[todo[j]]), "input": None}[order]
         ranked = sorted(range(len(todo)), key=key) if key else list(range(len(todo)))
         for start in range(0, len(ranked), batch_size):

@@ -27,7 +27,8 @@ from . import compat
 from .encoding import EncodedBatch, encode_decoded, encode_stream
 from .images import preprocess, preprocess_bytes, to_rgb
 from .projection import DEFAULT_TOP_T, Calibrated, Projection, VisualProjection
-from .seen import apply_seen_gate, conse_for, seen_class_rows, seen_probability
+from .queries import model_classes, queries_for, require_classes
+from .seen import apply_seen_gate, seen_class_rows, seen_probability
 
 if TYPE_CHECKING:
     from ..index.meta import SeenScore
@@ -117,7 +118,8 @@ def projection_for_index(index: LabelIndex, where: str | Path, encoder: ImageEnc
         compat.check_projection(devise, encoder.ref, meta.query_space, projection_file)
         base = devise
     else:
-        base = conse_for(meta.query_space, query_top_t(meta, top_t), meta.queries.temperature if meta.queries else 1.0)
+        base = queries_for(encoder.spec, meta.query_space, query_top_t(meta, top_t),
+                           meta.queries.temperature if meta.queries else 1.0, index=index, where=f"index {where}")
     return Calibrated(base) if meta.calibration else base
 
 
@@ -176,6 +178,10 @@ class Classifier:
             compat.check_text_encoder(label_index.meta, index_dir)
             encoder = loading.result()
         configure_faiss(threads=1)  # the encoder owns the cores; see index.label_index.configure_faiss
+        for option, value in (("--seen-gate", config.seen_gate), ("--seen-penalty", config.seen_penalty),
+                              ("--hedge", config.hedge)):
+            if value is not None:
+                require_classes(encoder.spec, option)
         projector = projection_for_index(label_index, index_dir, encoder, config.top_t, config.projection)
         search_device = "cuda" if use_faiss_gpu(config.device, config.max_k) and label_index.to_gpu() else "cpu"
         clf = cls(label_index, encoder, projector, config.threads, search_device, config.seen_gate, where=index_dir)
@@ -201,11 +207,9 @@ class Classifier:
     def seen_class_rows(self) -> np.ndarray:
         """Index row of each of the CNN's classes (-1 where the index lacks it)."""
         if self._class_rows is None:
-            if self._seen is None:
-                from ..data.labels import imagenet1k
-
-                seen = imagenet1k()
-                self._seen = (seen.ids, seen.names)
+            if self._seen is None:  # the image model's classes (none for a joint image tower)
+                seen = model_classes(self.encoder.spec) if not self.encoder.spec.is_joint else None
+                self._seen = (seen.ids, seen.names) if seen is not None else ([], [])
             self._class_rows = seen_class_rows(self.index.ids, self.index.names, *self._seen)
         return self._class_rows
 
@@ -216,12 +220,14 @@ class Classifier:
 
     def seen_key(self) -> str:
         """Identifies the CNN's class list (for caches) without reading it."""
-        if self._seen is None:
+        if self._seen is None and (self.encoder.spec.entry.classes or "imagenet1k") == "imagenet1k":
             from .taxonomy import file_fingerprint
 
             return "imagenet1k-" + file_fingerprint(paths.labels_dir() / "imagenet1k.tsv")
         import hashlib
 
+        self.seen_class_rows()
+        assert self._seen is not None
         return hashlib.sha256("\0".join([*self._seen[0], "", *self._seen[1]]).encode()).hexdigest()[:16]
 
     def seen_ids(self) -> list[str]:
@@ -274,6 +280,8 @@ class Classifier:
     def _search(self, queries: np.ndarray, logits: np.ndarray | None, top_k: int, exclude_seen: bool,
                 wide: int) -> tuple[SearchResult, SearchResult | None, np.ndarray]:
         """(the ranked result, the plain top-`wide` search for hedging or None, the gated mask)."""
+        if exclude_seen and self.encoder.num_classes == 0:
+            require_classes(self.encoder.spec, "--exclude-seen")
         plain = not exclude_seen and self.seen_penalty == 0
         wide_result = self.index.search(queries, max(wide, top_k) if plain else wide) if wide else None
         if wide_result is not None and plain:  # one search serves both (FAISS returns the best first)

@@ -14,7 +14,7 @@ from ..core import paths
 from ..core.device import SessionConfig
 from ..core.fsio import atomic_file, open_regular
 from ..core.vectors import normalize
-from ..data.labels import imagenet1k
+from ..data.labels import LabelSet, imagenet1k
 from ..index.label_index import SearchResult
 from ..index.meta import SeenScore, TextSpace
 from .projection import DEFAULT_TOP_T, ConSE
@@ -54,10 +54,11 @@ def cached_seen_embeddings(text_sha256: str, template: str, label_texts: list[st
     return matrix
 
 
-def seen_class_embeddings(space: TextSpace, embed: Callable[[list[str]], np.ndarray] | None = None) -> np.ndarray:
-    """The ImageNet-1K classes embedded in `space` (cached next to the models); the text encoder is
-    loaded (on the CPU) only when the cache lacks them, unless `embed` is given."""
-    texts = imagenet1k().texts(space.template)
+def seen_class_embeddings(space: TextSpace, embed: Callable[[list[str]], np.ndarray] | None = None,
+                          classes: LabelSet | None = None) -> np.ndarray:
+    """An image classifier's classes (default: ImageNet-1K) embedded in `space` (cached next to the models); the
+    text encoder is loaded (on the CPU) only when the cache lacks them, unless `embed` is given."""
+    texts = (classes or imagenet1k()).texts(space.template)
 
     def load_and_embed(batch: list[str]) -> np.ndarray:
         from ..models.text_encoder import TextEncoder

@@ -27,12 +27,13 @@ Bundle = dict[str, bytes]
 
 
 def model_files(config: ClassifierConfig) -> list[Path]:
-    """The files under the models folder that the classifier of `config` may read."""
+    """The files under the models folder that the classifier of `config` may read (a class list named by a
+    committed label set, e.g. imagenet21k, is no file there and ships with the package)."""
     models = locations.models_dir()
     manifest = load_manifest(models)
     wanted = [manifest.models[config.image_model or manifest.default_image_model],
               manifest.models[manifest.default_text_model]]
-    names = ["manifest.json"] + [n for e in wanted for n in (e.file, e.classifier, e.tokenizer) if n]
+    names = ["manifest.json"] + [n for e in wanted for n in (e.file, e.classifier, e.tokenizer, e.classes) if n]
     files = [models / n for n in names if (models / n).is_file()]
     return files + sorted((models / "cache").glob("seen-*.npy"))
 

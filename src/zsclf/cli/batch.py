@@ -43,7 +43,7 @@ def batch(
     from ..batch import BatchRequest, run_batch
     config = opt.classifier_config(labels, template, label_prior, quiet, index=index, device=device.value,
                                    threads=threads, image_model=model, projection=projection, top_t=top_t,
-                                   seen_gate=seen_gate, max_k=top_k)
+                                   seen_gate=seen_gate, max_k=top_k, exclude_seen=exclude_seen)
     request = BatchRequest(inputs, output, config, top_k, batch_size, exclude_seen, min_score, engine.value, address,
                            workers, gpus_per_worker, split_decode, part_rows, path_column, ship_models)
     with ProgressBars(quiet, "images") as progress:

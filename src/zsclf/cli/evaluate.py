@@ -42,7 +42,7 @@ def evaluate(
     clf = Classifier.from_config(opt.classifier_config(
         labels, template, label_prior, quiet or as_json, index=index, device=device.value,
         threads=opt.clamped_threads(threads), image_model=model, projection=projection, top_t=top_t,
-        seen_gate=seen_gate, seen_penalty=seen_penalty))
+        seen_gate=seen_gate, seen_penalty=seen_penalty, exclude_seen=exclude_seen))
     with ProgressBars(quiet or as_json, "images") as progress:
         report = run(clf, samples, exclude_seen=exclude_seen, batch_size=batch_size, hypernyms=read_hypernyms(),
                      progress=progress, hedge=hedge or (), hedge_rule=hedge_rule.value)

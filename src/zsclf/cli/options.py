@@ -121,4 +121,5 @@ def classifier_config(labels: str | None, template: str | None, label_prior: str
     from ..pipeline.classifier import ClassifierConfig
 
     make = labels_maker(fields.get("index"), labels, template, label_prior, fields.get("image_model"), quiet)
+    ClassifierConfig(**fields).check_model()  # refusals before the labels are embedded
     return ClassifierConfig(**{**fields, "index": make()[0] if make else fields.get("index")})

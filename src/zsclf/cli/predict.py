@@ -41,7 +41,7 @@ def predict(
     clf = Classifier.from_config(ClassifierConfig(
         index=index, device=device.value, threads=opt.clamped_threads(threads), image_model=model,
         projection=projection, top_t=top_t, seen_gate=seen_gate, max_k=top_k, hedge=hedge,
-        hedge_rule=hedge_rule.value, seen_penalty=seen_penalty), make_index)
+        hedge_rule=hedge_rule.value, seen_penalty=seen_penalty, exclude_seen=exclude_seen), make_index)
     if verbose:
         note(f"encoder {clf.encoder.name} on {clf.devices['encoder']}, search on {clf.devices['search']}, "
              f"index {clf.index.meta.source} ({len(clf.index)} labels)")

@@ -56,8 +56,11 @@ def labels_dir() -> Path:
     return _located("ZSCLF_LABELS", in_home if in_home.is_dir() or not PACKAGED_LABELS.is_dir() else PACKAGED_LABELS)
 
 
-def default_index_dir() -> Path:
-    """The index `predict` uses when `--index` is not given."""
+def default_index_dir(joint_model: str | None = None) -> Path:
+    """The index `predict` uses when `--index` is not given; for the image tower of a joint pair, whose queries
+    only its own text tower's vectors can answer, `indexes/imagenet21k-<model>` (made by build-index)."""
+    if joint_model:
+        return home() / "indexes" / f"imagenet21k-{joint_model}"
     return _located("ZSCLF_INDEX", home() / "indexes" / "imagenet21k")
 
 

@@ -43,7 +43,7 @@ from ..index.meta import (
 )
 from ..index.publish import check_index_target
 from ..index.store import save_index
-from ..models.image_encoder import ImageEncoder
+from ..models.image_encoder import ImageEncoder, check_visual_statistics
 from ..models.registry import model_spec, text_model_for
 from ..models.text_encoder import TextEncoder
 from ..pipeline import compat
@@ -96,11 +96,13 @@ class BuildRequest:
         check_template(self.template or DEFAULT_TEMPLATE)
         if self.sentences and self.template is not None:
             raise ZsclfError("--sentences embeds each sentence as written: it takes no --template")
-        joint = self.model is not None and model_spec(self.model, "image").is_joint  # unknown models: refused here
-        space = ("visual" if self.examples and not joint else "text") if self.space == "auto" else self.space
-        if joint and space == "visual":
+        image = model_spec(self.model, "image")  # an unknown or missing image model is refused before any work
+        space = ("visual" if self.examples and not image.is_joint else "text") if self.space == "auto" else self.space
+        if image.is_joint and space == "visual":
             raise ZsclfError(f"--space visual is an image classifier's feature space; {self.model} embeds photos in "
                              "its text tower's space already: use --space text")
+        if space == "visual":
+            check_visual_statistics(image)
         if self.sentences and (self.examples or space != "text"):
             raise ZsclfError("--sentences ranks sentences by their text: it takes no --examples and no --space visual")
         check_label_prior(self.label_prior)

@@ -18,6 +18,7 @@ from ..errors import ZsclfError
 from ..index.meta import Calibration, LabelPriorChoice, QueryConSE, TextSpace
 from ..models.registry import model_spec
 from ..models.text_encoder import TextEncoder
+from ..pipeline.projection import Projection
 from ..pipeline.queries import queries_for
 from . import label_prior
 from .label_prior import METHODS, default_correction, label_prior_queries, label_prior_rows
@@ -64,8 +65,10 @@ def correct_labels(vectors: np.ndarray, text: TextEncoder, space: TextSpace, mod
         return LabelCorrection(vectors, None, None)  # not considered: see AUTO_MAX_LABELS
     spec = label_prior_queries(space.template)
     image = model_spec(image_model, "image")
-    maker = queries_for(image, TextSpace(space.text_encoder, spec.template), spec.top_t, spec.temperature,
-                        embed=text.embed)
+    def maker() -> Projection:
+        return queries_for(image, TextSpace(space.text_encoder, spec.template), spec.top_t, spec.temperature,
+                           embed=text.embed)
+
     try:
         queries, what = typical_queries(maker, image, reference)
     except ZsclfError as exc:

@@ -11,6 +11,7 @@ the references are exact for top-t <= 50.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -80,13 +81,19 @@ class ReferencePhotos:
     what: str  # where they came from, for the index's metadata
 
 
-def typical_queries(maker: Projection, image: ModelSpec, reference: ReferencePhotos | None) -> tuple[np.ndarray, str]:
-    """Query vectors of typical photos, made by `maker` (the queries the index will get), and what they were: the
-    user's reference photos, else the shipped prior (logits of `image`'s weights; none for a joint image tower)."""
+def typical_queries(make: Callable[[], Projection], image: ModelSpec,
+                    reference: ReferencePhotos | None) -> tuple[np.ndarray, str]:
+    """Query vectors of typical photos, made by `make()` (the query maker the index will get), and what they were:
+    the user's reference photos, else the shipped prior (logits of `image`'s weights; none for a joint image tower).
+    Whether the prior fits is checked before the query maker is made (it may have thousands of classes to embed)."""
     if reference is not None:
-        return maker.project(reference.features, reference.logits), reference.what
-    if not isinstance(maker, ConSE):
+        return make().project(reference.features, reference.logits), reference.what
+    if image.is_joint:
         raise ZsclfError(f"the shipped photo prior holds a CNN's logits and image model {image.name} gives none: "
                          "give --reference-photos")
-    queries = prior_queries(maker, weights_sha256(image))
-    return queries, f"the photo prior ({len(queries)} everyday photos)"
+    logits = prior_logits(weights_sha256(image), image.output_dim("logits"))
+    maker = make()
+    if getattr(maker, "top_t", 0) > PRIOR_TOP:
+        raise ZsclfError(f"the photo prior keeps each photo's top {PRIOR_TOP} classes: top-t {maker.top_t} is too many")
+    return maker.project(np.zeros((len(logits), 0), np.float32), logits), \
+        f"the photo prior ({len(logits)} everyday photos)"

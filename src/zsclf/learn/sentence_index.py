@@ -47,7 +47,7 @@ def sentence_vectors(vectors: np.ndarray, text: TextEncoder, image: ModelRef,
     """The stored rows [v, -b(v)] of normalised sentence vectors, and how they were made. `image`: the image
     model that makes the queries; `reference`: the user's reference photos; default: the prior."""
     spec = model_spec(image.name, "image")
-    queries, what = typical_queries(sentence_queries(text, spec), spec, reference)
+    queries, what = typical_queries(lambda: sentence_queries(text, spec), spec, reference)
     vectors = normalize(vectors)
     rows = np.hstack([vectors, -hubness_bias(vectors, queries)[:, None]]).astype(np.float32)
     return rows, Calibration(f"inverted softmax (β={BETA:g}) against {what}", len(queries))

@@ -117,7 +117,7 @@ def sentence_index_score(embedded: EmbeddedPairs) -> dict | None:
     conse = default_conse(SENTENCE_QUERIES.top_t, SENTENCE_QUERIES.temperature, embedded.image_model)
     photos = conse.project(embedded.features, embedded.logits)
     try:
-        reference, _ = typical_queries(conse, model_spec(embedded.image_model, "image"), None)
+        reference, _ = typical_queries(lambda: conse, model_spec(embedded.image_model, "image"), None)
     except ZsclfError:
         return None
     bias = hubness_bias(embedded.sentences, reference)

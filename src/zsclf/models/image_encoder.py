@@ -65,15 +65,20 @@ class ImageEncoder:
     def visual_statistics(self) -> tuple[np.ndarray, np.ndarray]:
         """Classifier rows [C, F] and the expected feature [F] (from batch-norm statistics), exported
         next to the ONNX model; read once per file."""
-        if not self.spec.entry.classifier:
-            raise ZsclfError(f"image model {self.name} has no classifier statistics (rows and expected feature, "
-                             "made by the EfficientNet-Lite export): the visual space needs them; use --space text")
+        check_visual_statistics(self.spec)
         path = self.spec.sibling(self.spec.entry.classifier, "the classifier weights")
         return _load_visual_statistics(str(path), self.spec.entry.classifier_sha256 or "")
 
     def classifier_rows(self) -> np.ndarray:
         """The CNN's final-layer weight rows [C, F]."""
         return self.visual_statistics()[0]
+
+
+def check_visual_statistics(spec: ModelSpec) -> None:
+    """Refuse the visual space for an image model exported without its classifier statistics."""
+    if not spec.entry.classifier:
+        raise ZsclfError(f"image model {spec.name} has no classifier statistics (rows and expected feature, "
+                         "made by the EfficientNet-Lite export): the visual space needs them; use --space text")
 
 
 @lru_cache(maxsize=4)

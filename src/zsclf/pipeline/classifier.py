@@ -24,6 +24,7 @@ from ..index.meta import IndexMeta
 from ..index.store import load_index
 from ..models.image_encoder import ImageEncoder
 from . import compat
+from .config import ClassifierConfig
 from .encoding import EncodedBatch, encode_decoded, encode_stream
 from .images import preprocess, preprocess_bytes, to_rgb
 from .projection import DEFAULT_TOP_T, Calibrated, Projection, VisualProjection
@@ -68,32 +69,6 @@ class Result:
             h = self.hedged
             out["hedged"] = {"label": h.label, "id": h.id, "probability": round(h.probability, 4), "depth": h.depth}
         return out
-
-
-@dataclass(frozen=True)
-class ClassifierConfig:
-    """How to assemble a Classifier (the options `predict` and `eval` share)."""
-
-    index: Path | None = None  # default: the ImageNet-21K index (paths.default_index_dir)
-    device: str = "auto"
-    threads: int | None = None
-    image_model: str | None = None  # from models/manifest.json (default: EfficientNet-Lite0)
-    projection: Path | None = None  # a DeViSE file from `zsclf train` (default: ConSE)
-    top_t: int | None = None  # ConSE's top-t (default: the index's own, else 10)
-    seen_gate: float | None = None
-    max_k: int = 5  # the largest top-k that will be asked for (decides whether FAISS may use the GPU)
-    hedge: float | None = None  # accuracy target P of hedged answers (pipeline.hedging)
-    hedge_rule: str = "darts"
-    seen_penalty: float | None = None  # calibrated stacking's gamma (default: the index's own fit's, else 0)
-
-    def __post_init__(self) -> None:
-        if self.top_t is not None and self.top_t < 1:
-            raise ZsclfError(f"--top-t must be at least 1, not {self.top_t}")
-        if self.seen_gate is not None and not 0.0 <= self.seen_gate <= 1.0:  # NaN fails too
-            raise ZsclfError(f"--seen-gate must be a probability between 0 and 1, not {self.seen_gate}")
-        if self.hedge is not None and not 0.0 < self.hedge <= 1.0:
-            raise ZsclfError(f"--hedge must be a probability in (0, 1], not {self.hedge}")
-        check_number("--seen-penalty", self.seen_penalty)
 
 
 def query_top_t(meta: IndexMeta, top_t: int | None = None) -> int:
@@ -163,10 +138,14 @@ class Classifier:
         """Assemble a classifier as `config` says (see `load`). `make_index`: makes and loads the index to use
         instead of `config.index` (e.g. `--labels`' cached index; returns its folder and the loaded index), called
         while the image model loads."""
-        index_dir = config.index or paths.default_index_dir()
+        image = config.check_model()  # before any work (e.g. embedding --labels)
+        joint_name = image.name if image.is_joint else None
+        index_dir = config.index or paths.default_index_dir(joint_name)
         if make_index is None and config.index is None and not (index_dir.exists() or index_dir.is_symlink()):
-            raise ZsclfError(f"no default index at {index_dir}: run `zsclf setup` (in a checkout: `make setup`), "
-                             f"or `zsclf build-index LABELS -o {index_dir}`")
+            how = (f"`zsclf build-index {paths.labels_dir() / 'imagenet21k.tsv'} --model {joint_name} -o {index_dir}`"
+                   if joint_name else f"`zsclf setup` (in a checkout: `make setup`), or `zsclf build-index LABELS -o "
+                   f"{index_dir}`")
+            raise ZsclfError(f"no default index at {index_dir}: make it with {how}")
         # the image model loads while the index does (one-image predict 0.41 -> 0.37 s wall, CPU time the
         # same: 21 interleaved runs); its runs are single-threaded, several batches at once (pipeline.encoding)
         with ThreadPoolExecutor(1, thread_name_prefix="zsclf-load") as pool:
@@ -178,10 +157,6 @@ class Classifier:
             compat.check_text_encoder(label_index.meta, index_dir)
             encoder = loading.result()
         configure_faiss(threads=1)  # the encoder owns the cores; see index.label_index.configure_faiss
-        for option, value in (("--seen-gate", config.seen_gate), ("--seen-penalty", config.seen_penalty),
-                              ("--hedge", config.hedge)):
-            if value is not None:
-                require_classes(encoder.spec, option)
         projector = projection_for_index(label_index, index_dir, encoder, config.top_t, config.projection)
         search_device = "cuda" if use_faiss_gpu(config.device, config.max_k) and label_index.to_gpu() else "cpu"
         clf = cls(label_index, encoder, projector, config.threads, search_device, config.seen_gate, where=index_dir)

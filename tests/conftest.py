@@ -63,3 +63,21 @@ def image_encoder(models_ready):
     from zsclf import ImageEncoder
 
     return ImageEncoder.load()
+
+
+@pytest.fixture(scope="session")
+def test_models_dir(tmp_path_factory) -> Path:
+    """Small random bring-your-own models, made once per session by tools/make_test_models.py:
+    DIR/timm-21k, DIR/clip-rn, DIR/clip-vit, each with its zsclf-model.json (skipped without timm/open_clip)."""
+    try:
+        from zsclf.install.foreign import import_timm_and_open_clip
+
+        import_timm_and_open_clip()
+    except ImportError as exc:
+        pytest.skip(f"timm / open_clip not installed ({exc}): pip install -e '.[export,foreign]'")
+    sys.path.insert(0, str(ROOT / "tools"))
+    import make_test_models
+
+    root = tmp_path_factory.mktemp("test-models")
+    make_test_models.make_all(root)
+    return root

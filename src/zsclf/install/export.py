@@ -239,7 +239,12 @@ def main(argv: list[str] | None = None) -> int:
                         choices=sorted([*IMAGE_VARIANTS, *(n + INT8_SUFFIX for n in IMAGE_VARIANTS)]),
                         help="image models (NAME-int8: the int8 sibling, quantized with the committed ranges)")
     parser.add_argument("--no-text", action="store_true", help="skip the text encoder")
+    from . import foreign  # torch only: timm and open_clip are imported when --timm / --openclip ask for them
+
+    foreign.add_arguments(parser)
     args = parser.parse_args(argv)
+    if foreign.requested(args):
+        return foreign.run_cli(args)
     manifest = export_models(args.models_dir, args.image, not args.no_text, lambda line: print(line, file=sys.stderr))
     print(f"manifest: {manifest}", file=sys.stderr)
     return 0

@@ -32,6 +32,7 @@ from ..core.fsio import atomic_file
 from ..errors import ZsclfError
 from ..models.registry import sha256_file
 from .export import OPSET, _export
+from .torch_compat import import_torchvision
 
 CARD = "zsclf-model.json"
 SEED = 0
@@ -42,33 +43,10 @@ PARITY_TOLERANCE = 1e-3  # export-time check: ONNX Runtime vs torch, relative to
 def import_timm_and_open_clip() -> tuple[ModuleType, ModuleType]:
     """Import timm and open_clip (offline by default: HF_HUB_OFFLINE=1 unless set).
 
-    Both import torchvision, whose C extension fails to load where a CUDA torchvision sits next to a CPU
-    torch ("operator torchvision::nms does not exist" from its `register_fake` decorators). The export
-    uses no torchvision operator, so registrations of torchvision::* fake kernels that fail are skipped
-    while torchvision is imported, and torch.library.register_fake is restored right after.
+    Both import torchvision, which install.torch_compat imports first where its C extension cannot load.
     """
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    import torch.library as library
-
-    original = library.register_fake
-
-    def register_fake(op, *args, **kwargs):
-        if isinstance(op, str) and op.startswith("torchvision::") and not args:
-            def decorate(fn):
-                try:
-                    return original(op, **kwargs)(fn)
-                except RuntimeError:
-                    return fn
-            return decorate
-        return original(op, *args, **kwargs)
-
-    library.register_fake = register_fake
-    try:
-        import torchvision  # noqa: F401
-    except ImportError:
-        pass  # timm and open_clip then fail below with their own message, or do without it
-    finally:
-        library.register_fake = original
+    import_torchvision()  # see install.torch_compat
     import open_clip
     import timm
 

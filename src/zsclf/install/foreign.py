@@ -96,12 +96,15 @@ def file_fields(path: Path) -> dict:
 
 
 def export_checked(model: nn.Module, probe: torch.Tensor, out: Path, input_name: str,
-                   output_names: list[str]) -> None:
-    """Export `model` (dynamic batch) to `out` and check ONNX Runtime against torch on `probe`."""
+                   output_names: list[str], dynamic_length: bool = False) -> None:
+    """Export `model` (dynamic batch; `dynamic_length`: and input length) to `out` and check ONNX Runtime against
+    torch on `probe`."""
     import onnxruntime as ort
 
     model.eval()
     dynamic = {name: {0: "batch"} for name in [input_name, *output_names]}
+    if dynamic_length:
+        dynamic[input_name][1] = "tokens"
     fastpath = torch.backends.mha.get_fastpath_enabled()
     torch.backends.mha.set_fastpath_enabled(False)  # its fused attention op has no ONNX export
     try:

@@ -25,6 +25,7 @@ from ..models.registry import sha256_file
 from ..models.text_clean import cleaner
 from .foreign import (
     OPSET,
+    PARITY_TOLERANCE,
     SEED,
     ScaledInput,
     export_checked,
@@ -40,6 +41,7 @@ from .foreign import (
 CONTEXT = 77
 SOT, EOT = "<start_of_text>", "<end_of_text>"  # OpenCLIP's names (ids 49406, 49407); HF's CLIP says <|startoftext|>
 VOCAB = 49408
+EXPORT_TOKENS = 16  # the length the text tower is traced at (any length up to 77 runs)
 # OpenCLIP's SimpleTokenizer pattern. U+0345 (combining ypogegrammeni) is left out of the last class: OpenCLIP
 # compiles the pattern case-insensitively, where U+0345 (which case-folds to a Greek letter) matches no branch,
 # so OpenCLIP drops it.
@@ -90,15 +92,76 @@ def clip_token_ids(tokenizer_file: Path, texts: list[str], context_length: int =
     return ids
 
 
+class LengthFreeAttention(nn.Module):
+    """nn.MultiheadAttention's self-attention (packed in-projection, additive or no mask, no dropout) written with no
+    size taken from the input, so that a traced export keeps the token count free (torch's own bakes it in)."""
+
+    def __init__(self, mha: nn.MultiheadAttention) -> None:
+        super().__init__()
+        self.mha, self.heads, self.batch_first = mha, mha.num_heads, mha.batch_first
+
+    def forward(self, q_x, k_x, v_x, need_weights=False, attn_mask=None):
+        x = q_x if self.batch_first else q_x.transpose(0, 1)  # [N, L, E]
+        q, k, v = nn.functional.linear(x, self.mha.in_proj_weight, self.mha.in_proj_bias).chunk(3, dim=-1)
+        q, k, v = (t.unflatten(-1, (self.heads, -1)).transpose(1, 2) for t in (q, k, v))  # [N, H, L, D]
+        scores = q @ k.transpose(-1, -2) * (q.shape[-1] ** -0.5)
+        if attn_mask is not None:
+            scores = scores + attn_mask
+        x = (scores.softmax(dim=-1) @ v).transpose(1, 2).flatten(-2)  # [N, L, E]
+        x = self.mha.out_proj(x)
+        return (x if self.batch_first else x.transpose(0, 1)), None
+
+
+def length_free(model: nn.Module) -> nn.Module:
+    """A copy of `model` whose text transformer's attention keeps the token count free in a traced export."""
+    import copy
+
+    model = copy.deepcopy(model)
+    for block in getattr(getattr(model, "transformer", None), "resblocks", []):
+        if isinstance(block.attn, nn.MultiheadAttention) and block.attn._qkv_same_embed_dim:
+            block.attn = LengthFreeAttention(block.attn)
+    return model
+
+
 class TextTower(nn.Module):
-    """OpenCLIP's encode_text with normalize=True: token ids [N, 77] -> L2-normalised embeddings."""
+    """OpenCLIP's encode_text with normalize=True: token ids [N, L] -> L2-normalised embeddings, for any L <= 77.
+
+    OpenCLIP's CLIP adds all 77 positional embeddings, so it needs 77 tokens; here the positions and the causal
+    mask are cut to the ids given. Under the causal mask no token attends to a later one and the embedding is
+    read at the end-of-text token, so padding after it changes nothing: a batch padded to its longest text gives
+    what 77 tokens give (checked at export), at a fraction of the work (labels are ~5-25 tokens).
+    Text towers of other classes (`model.text`) cut their positions themselves."""
 
     def __init__(self, model: nn.Module) -> None:
         super().__init__()
         self.model = model
 
     def forward(self, input_ids: torch.Tensor) -> torch.Tensor:
-        return self.model.encode_text(input_ids, normalize=True)
+        m = self.model
+        if not hasattr(m, "token_embedding"):
+            return nn.functional.normalize(m.encode_text(input_ids), dim=-1)
+        from open_clip.transformer import text_global_pool
+
+        length = input_ids.shape[1]
+        x = m.token_embedding(input_ids) + m.positional_embedding[:length]
+        x = m.ln_final(m.transformer(x, attn_mask=m.attn_mask[:length, :length]))
+        x = text_global_pool(x, input_ids, m.text_pool_type, eos_token_id=getattr(m, "text_eos_id", None))
+        x = m.text_projection(x) if isinstance(m.text_projection, nn.Linear) else x @ m.text_projection
+        return nn.functional.normalize(x, dim=-1)
+
+
+def check_shorter_ids(model: nn.Module, text_file: Path, ids: np.ndarray) -> None:
+    """The exported text tower on ids cut after the longest text gives what OpenCLIP gives on all 77 tokens."""
+    import onnxruntime as ort
+
+    longest = int((ids != 0).sum(axis=1).max())
+    (short,) = ort.InferenceSession(str(text_file), providers=["CPUExecutionProvider"]).run(
+        ["embedding"], {"input_ids": ids[:, :longest]})
+    with torch.no_grad():
+        full = model.encode_text(torch.from_numpy(ids), normalize=True).numpy()
+    if float(np.abs(short - full).max()) > PARITY_TOLERANCE:
+        raise ZsclfError(f"{text_file.name}: {longest} tokens and {ids.shape[1]} disagree "
+                         f"(max abs diff {float(np.abs(short - full).max()):.3g})")
 
 
 def openclip_weights(open_clip, arch: str, pretrained: str) -> dict:
@@ -168,7 +231,10 @@ def export_openclip(arch: str, out_dir: Path, *, pretrained: str | None, name: s
     image_file, text_file = out_dir / f"{name}.onnx", out_dir / f"{text_name}.onnx"
     export_checked(ScaledInput(model, model.encode_image, mean, std), image_probe(size), image_file,
                    "image", ["embedding"])
-    export_checked(TextTower(model), torch.from_numpy(ids), text_file, "input_ids", ["embedding"])
+    # traced on fewer tokens than the context: a slice of all 77 would be folded away, fixing the length at 77
+    export_checked(TextTower(length_free(model)), torch.from_numpy(ids[:, :EXPORT_TOKENS]), text_file, "input_ids",
+                   ["embedding"], dynamic_length=True)
+    check_shorter_ids(model, text_file, ids[:-1])  # the probe texts but the one of 77 tokens
     with torch.no_grad():
         dim = int(model.encode_text(torch.from_numpy(ids[:1])).shape[-1])
     exported = {"torch": torch.__version__, "open_clip": open_clip.__version__, "onnx_opset": OPSET}
@@ -181,7 +247,7 @@ def export_openclip(arch: str, out_dir: Path, *, pretrained: str | None, name: s
         image_entry["logit_bias"] = float(model.logit_bias.detach())
     text_entry = {"kind": "text", **file_fields(text_file), "tokenizer": tokenizer_file.name,
                   "tokenizer_sha256": sha256_file(tokenizer_file), "max_tokens": context,
-                  "context_length": context, "text_clean": "clip", "inputs": ["input_ids"],
+                  "text_clean": "clip", "inputs": ["input_ids"],
                   "outputs": {"embedding": [None, dim]},
                   "pooling": f"{pooling}, projection, L2 normalise (inside the graph)", "image_model": name,
                   "source": source, "exported_with": exported}

@@ -191,9 +191,27 @@ def test_what_needs_a_classifier_is_refused_in_one_line(home, tmp_path, args, me
     assert not (tmp_path / "x.index").exists()
 
 
-def test_photos_and_search_with_a_joint_pair(home, tmp_path):
+@pytest.mark.parametrize("model", [VIT, CNN])
+def test_labels_taught_by_one_photo_each_answer_that_photo(home, tmp_path, model):
+    """build-index --examples with each kind (text space: a joint tower's embeddings, or ConSE over the 21K
+    classes): with one photo per label, the label's vector is that photo's query, so each photo gets its own."""
+    for photo in PHOTOS:
+        (tmp_path / "examples" / photo.stem).mkdir(parents=True)
+        (tmp_path / "examples" / photo.stem / photo.name).symlink_to(photo)
+    cli(home, "build-index", "--examples", str(tmp_path / "examples"), "--model", model, "-o",
+        str(tmp_path / "taught.index"), "--quiet")
+    meta = json.loads(next((tmp_path / "taught.index").glob("v*/meta.json")).read_text())
+    assert meta["space"] == "text" and meta["image_encoder"]["name"] == model
+    out = records(cli(home, "predict", "--model", model, "--index", str(tmp_path / "taught.index"),
+                      *map(str, PHOTOS), "-k", "1").stdout)
+    assert [r["predictions"][0]["label"] for r in out] == [p.stem for p in PHOTOS]
+    assert all(r["predictions"][0]["score"] == pytest.approx(1.0, abs=1e-4) for r in out)
+
+
+@pytest.mark.parametrize("model", [RN, CNN])
+def test_photos_and_search_with_each_kind(home, tmp_path, model):
     db = str(tmp_path / "pair.db")
-    cli(home, "photos", str(IMAGES), "--db", db, "--model", RN, "--quiet")
+    cli(home, "photos", str(IMAGES), "--db", db, "--model", model, "--quiet")
     (found,) = records(cli(home, "search", "a cat on a sofa", "--db", db, "-k", "3", "-f", "jsonl").stdout)
     assert len(found["results"]) == 3 and {"path", "score"} <= found["results"][0].keys()
     from zsclf.collection.store import PhotoStore
@@ -201,8 +219,11 @@ def test_photos_and_search_with_a_joint_pair(home, tmp_path):
     store = PhotoStore.open(db, readonly=True)
     setup = store.setup
     store.close()
-    assert setup.projection == "joint" and setup.text_encoder.name == f"{RN}-text" and setup.dim == 64
-    assert f"the image embedding of {RN}" in setup.describe()
+    if model == RN:
+        assert setup.projection == "joint" and setup.text_encoder.name == f"{RN}-text" and setup.dim == 64
+        assert f"the image embedding of {RN}" in setup.describe()
+    else:
+        assert setup.projection == "conse" and setup.text_encoder.name == "all-minilm-l6-v2" and setup.dim == 384
 
 
 @pytest.mark.skipif(not (SHARED / "coco-captions").exists(), reason="coco-captions absent")
@@ -215,10 +236,11 @@ def test_eval_retrieval_runs_with_each_kind(home, tmp_path, model):
         assert report["space"] == f"{RN}-text sentence space" and "sentence_index" not in report
 
 
-def test_batch_with_a_joint_pair_writes_every_photo(home, tmp_path):
+@pytest.mark.parametrize("model", [RN, CNN])
+def test_batch_with_each_kind_writes_every_photo(home, tmp_path, model):
     pq = pytest.importorskip("pyarrow.parquet")
     out = tmp_path / "out"
-    cli(home, "batch", str(IMAGES), "-o", str(out), "--model", RN, "--labels", LABELS, "--quiet")
+    cli(home, "batch", str(IMAGES), "-o", str(out), "--model", model, "--labels", LABELS, "--quiet")
     table = pq.read_table(out)
     assert table.num_rows == len(PHOTOS)
     assert set(table.column("labels").to_pylist()[0]) <= {n.strip() for n in LABELS.split(",")}

@@ -97,7 +97,8 @@ class BuildRequest:
         if self.sentences and self.template is not None:
             raise ZsclfError("--sentences embeds each sentence as written: it takes no --template")
         image = model_spec(self.model, "image")  # an unknown or missing image model is refused before any work
-        space = ("visual" if self.examples and not image.is_joint else "text") if self.space == "auto" else self.space
+        visual = image.entry.classifier is not None and not image.is_joint  # the visual space needs its statistics
+        space = ("visual" if self.examples and visual else "text") if self.space == "auto" else self.space
         if image.is_joint and space == "visual":
             raise ZsclfError(f"--space visual is an image classifier's feature space; {self.model} embeds photos in "
                              "its text tower's space already: use --space text")

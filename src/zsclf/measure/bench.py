@@ -168,9 +168,11 @@ def run_benchmark(paths: list[str], index: Path | None = None, device: str = "cp
     """Every stage on `paths` (all readable) with one Classifier; returns a dict of figures and ratios."""
     from ..core import paths as locations
     from ..index.store import load_index
+    from ..models.registry import model_spec
     from ..pipeline.classifier import Classifier
 
-    index_dir = Path(index) if index else locations.default_index_dir()
+    image = model_spec(model, "image")  # a joint image tower has a default index of its own
+    index_dir = Path(index) if index else locations.default_index_dir(image.name if image.is_joint else None)
     load_s, _ = _timed(lambda: load_index(index_dir), repeats=3)
     clf = Classifier.load(index_dir, device=device, threads=threads, max_k=top_k, image_model=model)
     spec = clf.encoder.preprocess

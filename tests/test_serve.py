@@ -284,3 +284,11 @@ def test_only_collection_photos_are_served_never_what_links_lead_to(models_ready
             assert not any(b"TOP-SECRET" in r.content for r in served)
     finally:
         engine.close()
+
+
+def test_serve_uses_the_index_and_model_it_is_given(tmp_path):
+    """--index and --model reach the classifier (serve took the default index whatever --index said before)."""
+    missing = tmp_path / "missing.index"
+    done = run_cli("serve", "--index", str(missing), "--port", "0", expect=2)
+    assert f"{missing}: no index there" in done.stderr
+    assert "unknown image model 'nosuch'" in run_cli("serve", "--model", "nosuch", "--port", "0", expect=2).stderr

@@ -24,6 +24,7 @@ def serve(
     hedge: opt.Hedge = None,
     queue: Annotated[int, typer.Option("--queue", min=0, max=1024, help="Requests that may wait for the models; more get 503.")] = 16,
     threads: opt.Threads = None,
+    model: opt.Model = None,
 ) -> None:
     """Serve a web page and JSON API: classify uploaded photos, search a collection (--db)."""
     from ..serve.engine import Engine, EngineConfig
@@ -32,8 +33,8 @@ def serve(
 
     require_extra()
     check_exposure(host, token, unsafe_no_auth)
-    config = opt.classifier_config(labels, template, label_prior, threads=opt.clamped_threads(threads), max_k=100,
-                                   hedge=hedge)
+    config = opt.classifier_config(labels, template, label_prior, index=index, image_model=model,
+                                   threads=opt.clamped_threads(threads), max_k=100, hedge=hedge)
     engine = Engine(EngineConfig(classifier=config, db=db, top_k=top_k, queue=queue))
     sock = listening_socket(host, port)
     engine.start()

@@ -244,3 +244,26 @@ def test_batch_with_each_kind_writes_every_photo(home, tmp_path, model):
     table = pq.read_table(out)
     assert table.num_rows == len(PHOTOS)
     assert set(table.column("labels").to_pylist()[0]) <= {n.strip() for n in LABELS.split(",")}
+
+
+@pytest.mark.skipif(not (SHARED / "coco-captions" / "val2017").exists(), reason="coco-captions absent")
+def test_a_pair_corrects_hubness_against_reference_photos_as_it_embeds_them(home, tmp_path):
+    """The shipped photo prior is Lite0's logits: a pair's sentence index needs --reference-photos (refused
+    without, one line), whose image embeddings are then the typical photos; auto label correction says why not."""
+    sentences = tmp_path / "sentences.txt"
+    sentences.write_text("a cat on a sofa\na cup of coffee\na rocket on the launch pad\na field of daisies\n")
+    out = tmp_path / "s.index"
+    done = cli(home, "build-index", str(sentences), "--sentences", "--model", RN, "-o", str(out), expect=2)
+    assert "give --reference-photos" in done.stderr and not out.exists()
+    cli(home, "build-index", str(sentences), "--sentences", "--model", RN, "-o", str(out), "--quiet",
+        "--reference-photos", str(SHARED / "coco-captions" / "val2017"))
+    meta = json.loads(next(out.glob("v*/meta.json")).read_text())
+    assert "reference photos from val2017" in meta["calibration"]["method"]
+    assert meta["text_encoder"]["name"] == f"{RN}-text"
+    ranked = records(cli(home, "predict", "--model", RN, "--index", str(out), str(IMAGES / "chelsea.png")).stdout)
+    assert len(ranked[0]["predictions"]) == 4
+    labels = tmp_path / "labels.txt"
+    labels.write_text("cat\ndog\nrocket\n")
+    cli(home, "build-index", str(labels), "--model", RN, "-o", str(tmp_path / "l.index"), "--quiet")
+    meta = json.loads(next((tmp_path / "l.index").glob("v*/meta.json")).read_text())
+    assert meta["label_prior"]["reason"].startswith("not applied: the shipped photo prior holds a CNN's logits")

@@ -96,13 +96,16 @@ class BuildRequest:
         check_template(self.template or DEFAULT_TEMPLATE)
         if self.sentences and self.template is not None:
             raise ZsclfError("--sentences embeds each sentence as written: it takes no --template")
-        image = model_spec(self.model, "image")  # an unknown or missing image model is refused before any work
-        visual = image.entry.classifier is not None and not image.is_joint  # the visual space needs its statistics
-        space = ("visual" if self.examples and visual else "text") if self.space == "auto" else self.space
-        if image.is_joint and space == "visual":
+        space = "text" if self.space == "auto" and not self.examples else self.space
+        image = None  # the image model matters (and is refused before any work when unknown) only when named or used
+        if self.model is not None or space != "text":
+            image = model_spec(self.model, "image")
+            visual = image.entry.classifier is not None and not image.is_joint  # the visual space needs its statistics
+            space = ("visual" if visual else "text") if space == "auto" else space
+        if image is not None and image.is_joint and space == "visual":
             raise ZsclfError(f"--space visual is an image classifier's feature space; {self.model} embeds photos in "
                              "its text tower's space already: use --space text")
-        if space == "visual":
+        if image is not None and space == "visual":
             check_visual_statistics(image)
         if self.sentences and (self.examples or space != "text"):
             raise ZsclfError("--sentences ranks sentences by their text: it takes no --examples and no --space visual")

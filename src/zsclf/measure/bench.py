@@ -65,14 +65,32 @@ def cold_start(image: str, index: Path | None, repeats: int = 5, model: str | No
     for _ in range(repeats):
         start = time.perf_counter()
         child = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        _, status, usage = os.wait4(child.pid, 0)
+        peak_kb, status, usage = _peak_while_running(child.pid)
         times.append(time.perf_counter() - start)
         child.returncode = os.waitstatus_to_exitcode(status)
         if child.returncode:
             stderr = child.stderr.read() if child.stderr else b""
             raise subprocess.CalledProcessError(child.returncode, cmd, stderr=stderr)
-        peaks.append(usage.ru_maxrss / 1024)
+        peaks.append((peak_kb or usage.ru_maxrss) / 1024)
     return {"median_s": statistics.median(times), "min_s": min(times), "runs": repeats, "peak_rss_mb": max(peaks)}
+
+
+def _peak_while_running(pid: int, every: float = 0.005) -> tuple[int, int, object]:
+    """(the child's own peak RSS in kB, its wait status, its rusage). Linux keeps a process's ru_maxrss across
+    exec, so a child forked from this (large) process reports at least this process's size there; VmHWM in
+    /proc/PID/status belongs to the child's own memory map and is polled until it exits (0 where unreadable)."""
+    peak = 0
+    while True:
+        done, status, usage = os.wait4(pid, os.WNOHANG)
+        if done:
+            return peak, status, usage
+        try:
+            with open(f"/proc/{pid}/status", "rb") as fh:
+                line = next((x for x in fh if x.startswith(b"VmHWM:")), b"VmHWM: 0 kB")
+            peak = max(peak, int(line.split()[1]))
+        except (OSError, ValueError, IndexError):
+            pass
+        time.sleep(every)
 
 
 def readable_images(paths: list[str], threads: int | None = None) -> tuple[list[str], list[str]]:

@@ -267,3 +267,18 @@ def test_a_pair_corrects_hubness_against_reference_photos_as_it_embeds_them(home
     cli(home, "build-index", str(labels), "--model", RN, "-o", str(tmp_path / "l.index"), "--quiet")
     meta = json.loads(next((tmp_path / "l.index").glob("v*/meta.json")).read_text())
     assert meta["label_prior"]["reason"].startswith("not applied: the shipped photo prior holds a CNN's logits")
+
+
+@pytest.mark.skipif(not (SHARED / "imagenet-sample").exists(), reason="imagenet-sample absent")
+def test_eval_scores_the_cnn_on_its_own_classes_and_a_pair_on_none(home, tmp_path):
+    """eval's CNN top-k row uses the image model's own class list (a 21K CNN's logits are not ImageNet-1K's);
+    a joint tower has no classes, so no such row."""
+    data = SHARED / "imagenet-sample"
+    cnn = json.loads(cli(home, "eval", str(data / "labels.tsv"), "--only", "n015", "--model", CNN, "--json").stdout)
+    assert cnn["cnn_softmax"]["images"] == cnn["evaluated"] > 0
+    labels = tmp_path / "labels.tsv"
+    wanted = [line.split("\t") for line in (data / "labels.tsv").read_text().splitlines()[1:]]
+    labels.write_text("id\tlabel\n" + "".join(f"{w[2]}\t{w[3]}\n" for w in wanted if w[0].startswith("n015")))
+    pair = json.loads(cli(home, "eval", str(data / "labels.tsv"), "--only", "n015", "--model", RN,
+                          "--labels", str(labels), "--json").stdout)
+    assert pair["evaluated"] == cnn["evaluated"] and "cnn_softmax" not in pair

@@ -106,7 +106,7 @@ def evaluate(clf, samples: Sequence[Sample], ks: Sequence[int] = HIT_KS, exclude
     """Run `clf` (a Classifier) over labelled samples and compute every metric; with photos of seen and
     unseen classes also novelty AUROC and calibrated stacking (measure.gzsl); with `hedge` targets, the
     hedged answers' measures (measure.hedged_eval)."""
-    from ..data.labels import imagenet1k, read_hypernyms
+    from ..data.labels import read_hypernyms
 
     index = clf.index
     rows, unmatched = match_samples(samples, index.ids, index.names)
@@ -115,7 +115,7 @@ def evaluate(clf, samples: Sequence[Sample], ks: Sequence[int] = HIT_KS, exclude
         raise ZsclfError(f"no label of the {len(samples)} photos is in the index ({len(index)} labels; "
                          f"e.g. {shown}): evaluate against an index that has them (--index)")
     kmax = min(max(ks), len(index))
-    seen_position = {wnid: i for i, wnid in enumerate(imagenet1k().ids)}
+    seen_position = {wnid: i for i, wnid in enumerate(clf.seen_ids()) if wnid}  # the image model's own classes
     extras = _collectors(clf, samples, rows, exclude_seen, hedge, hedge_rule, hypernyms or read_hypernyms())
     ranked, logit_top, failed = [], [], []
     advance = counter(progress, "evaluating", len(samples))

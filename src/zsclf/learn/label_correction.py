@@ -65,6 +65,7 @@ def correct_labels(vectors: np.ndarray, text: TextEncoder, space: TextSpace, mod
         return LabelCorrection(vectors, None, None)  # not considered: see AUTO_MAX_LABELS
     spec = label_prior_queries(space.template)
     image = model_spec(image_model, "image")
+
     def maker() -> Projection:
         return queries_for(image, TextSpace(space.text_encoder, spec.template), spec.top_t, spec.temperature,
                            embed=text.embed)

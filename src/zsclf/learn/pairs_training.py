@@ -63,7 +63,7 @@ def embed_pairs(pairs: Pairs, image_model: str | None = None, progress: Progress
     return EmbeddedPairs(kept, encoded.features, encoded.logits, sentences, failed, image_model)
 
 
-def default_conse(top_t: int = TOP_T, temperature: float = TEMPERATURE, image_model: str | None = None):
+def default_queries(top_t: int = TOP_T, temperature: float = TEMPERATURE, image_model: str | None = None):
     """The training-free query maker of `image_model` (default: the manifest's) in its text space with the gloss
     template: ConSE for an image classifier, the embedding of a joint image tower (pipeline.queries)."""
     from ..index.meta import TextSpace
@@ -82,7 +82,7 @@ def fit_residual(embedded: EmbeddedPairs, rows: np.ndarray, config: PairsMapConf
     from ..pipeline.queries import require_classes
 
     require_classes(model_spec(embedded.image_model, "image"), "a residual map learned from pairs")
-    conse = default_conse(top_t, temperature, embedded.image_model)
+    conse = default_queries(top_t, temperature, embedded.image_model)
     features = embedded.features[rows]
     mean = normalize(features).mean(axis=0)
     x = normalize(normalize(features) - mean)

@@ -59,14 +59,6 @@ def prior_logits(weights: str, num_classes: int = 1000) -> np.ndarray:
     return logits
 
 
-def prior_queries(conse: ConSE, weights: str) -> np.ndarray:
-    """The reference photos as ConSE query vectors (exact for top-t <= 50), for the image model exported from
-    the weights with sha256 `weights`."""
-    if conse.top_t > PRIOR_TOP:
-        raise ZsclfError(f"the photo prior keeps each photo's top {PRIOR_TOP} classes: top-t {conse.top_t} is too many")
-    return logit_queries(conse, prior_logits(weights, len(conse.seen)))
-
-
 def logit_queries(conse: ConSE, logits: np.ndarray) -> np.ndarray:
     """ConSE query vectors from the CNN's logits alone (ConSE does not use the features)."""
     return conse.project(np.zeros((len(logits), 0), np.float32), logits)
@@ -92,8 +84,8 @@ def typical_queries(make: Callable[[], Projection], image: ModelSpec,
         raise ZsclfError(f"the shipped photo prior holds a CNN's logits and image model {image.name} gives none: "
                          "give --reference-photos")
     logits = prior_logits(weights_sha256(image), image.output_dim("logits"))
-    maker = make()
-    if getattr(maker, "top_t", 0) > PRIOR_TOP:
-        raise ZsclfError(f"the photo prior keeps each photo's top {PRIOR_TOP} classes: top-t {maker.top_t} is too many")
-    return maker.project(np.zeros((len(logits), 0), np.float32), logits), \
-        f"the photo prior ({len(logits)} everyday photos)"
+    conse = make()  # an image classifier's: ConSE
+    assert isinstance(conse, ConSE)
+    if conse.top_t > PRIOR_TOP:
+        raise ZsclfError(f"the photo prior keeps each photo's top {PRIOR_TOP} classes: top-t {conse.top_t} is too many")
+    return logit_queries(conse, logits), f"the photo prior ({len(logits)} everyday photos)"

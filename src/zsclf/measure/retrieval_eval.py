@@ -10,7 +10,7 @@ import numpy as np
 from ..core.progress import Progress
 from ..data.pairs import read_pairs
 from ..errors import ZsclfError, check_number
-from ..learn.pairs_training import EmbeddedPairs, default_conse, embed_pairs
+from ..learn.pairs_training import EmbeddedPairs, default_queries, embed_pairs
 from .retrieval import retrieval_report
 
 HUBNESS = ("inverted-softmax", "csls", "none")
@@ -70,7 +70,7 @@ def photo_vectors(embedded: EmbeddedPairs, alignment: Alignment) -> np.ndarray:
         from ..pipeline.projection_file import load_projection
 
         return load_projection(alignment.projection).project(embedded.features, embedded.logits)
-    maker = default_conse(alignment.top_t, alignment.temperature, embedded.image_model)
+    maker = default_queries(alignment.top_t, alignment.temperature, embedded.image_model)
     return maker.project(embedded.features, embedded.logits)
 
 
@@ -114,7 +114,7 @@ def sentence_index_score(embedded: EmbeddedPairs) -> dict | None:
     from ..learn.sentence_index import BETA, SENTENCE_QUERIES, hubness_bias
     from ..models.registry import model_spec
 
-    conse = default_conse(SENTENCE_QUERIES.top_t, SENTENCE_QUERIES.temperature, embedded.image_model)
+    conse = default_queries(SENTENCE_QUERIES.top_t, SENTENCE_QUERIES.temperature, embedded.image_model)
     photos = conse.project(embedded.features, embedded.logits)
     try:
         reference, _ = typical_queries(lambda: conse, model_spec(embedded.image_model, "image"), None)

@@ -27,6 +27,8 @@ from .projection import DEFAULT_TOP_T, ConSE, Projection
 if TYPE_CHECKING:
     from ..index.label_index import LabelIndex
 
+INDEX_ROWS_ABOVE = 1000  # class lists longer than this take their vectors from the index when it holds them all; up
+# to it (ImageNet-1K) the cached class matrix is cheaper to read than the index's 21,841 vectors
 COMMITTED_CLASSES = {"imagenet1k": imagenet1k, "imagenet21k": lambda: read_labels(imagenet21k_path())}
 
 
@@ -95,7 +97,8 @@ def queries_for(spec: ModelSpec, space: TextSpace, top_t: int = DEFAULT_TOP_T, t
     if spec.is_joint:
         return JointEmbedding(spec.output_dim("embedding"))
     classes = model_classes(spec)
-    rows = class_rows_from_index(index, classes, space) if index is not None and len(classes) > 1000 else None
+    rows = class_rows_from_index(index, classes, space) if index is not None and len(classes) > INDEX_ROWS_ABOVE \
+        else None
     if rows is None:
         rows = seen_class_embeddings(space, embed, classes)
     return ConSE(rows, top_t, temperature)

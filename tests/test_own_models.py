@@ -282,3 +282,17 @@ def test_eval_scores_the_cnn_on_its_own_classes_and_a_pair_on_none(home, tmp_pat
     pair = json.loads(cli(home, "eval", str(data / "labels.tsv"), "--only", "n015", "--model", RN,
                           "--labels", str(labels), "--json").stdout)
     assert pair["evaluated"] == cnn["evaluated"] and "cnn_softmax" not in pair
+
+
+def test_an_import_removes_only_the_temp_files_a_killed_import_left(home, test_models_dir):
+    """A copy killed mid-way leaves `.FILE.import-<hex>.tmp`: the next import deletes those, and nothing else."""
+    models = home / "models"
+    stale = models / ".test-clip-vit.onnx.import-0badc0de.tmp"
+    stale.write_bytes(b"half a model")
+    users = [models / ".notes.tmp", models / ".x.import-NOTHEX00.tmp"]
+    for path in users:
+        path.write_text("not zsclf's")
+    cli(home, "setup", "--import", str(test_models_dir / "clip-vit"))
+    assert not stale.exists() and all(p.read_text() == "not zsclf's" for p in users)
+    for path in users:
+        path.unlink()

@@ -3,9 +3,11 @@ small JSON card, `DIR/zsclf-model.json` = {"format": 1, "models": {NAME: manifes
 
 Everything is checked before anything is written: the card's fields (models.registry.ModelEntry), each file's
 sha256, each ONNX graph's inputs and outputs against the card (names, dtypes, sizes), a classifier's class list
-against its logits, a pair's towers against each other. Then the files are copied next to the models under
-temporary names, fsynced, and renamed into place; the manifest is rewritten last (temp file, then rename). A file
-or model name already installed with other content is refused, never replaced; the same content again is a no-op.
+against its logits, a pair's towers against each other. Then, holding a lock on the models folder (one import at
+a time: one manifest to merge), the files are copied next to the models under temporary names, fsynced, and
+renamed into place; the manifest is rewritten last (temp file, then rename). Temp files an import killed mid-copy
+left are removed by the next one. A file or model name already installed with other content is refused, never
+replaced; the same content again is a no-op.
 `tools/export_models.py --timm / --openclip` and `tools/make_test_models.py` write such folders.
 """
 
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import shutil
 from collections.abc import Callable
@@ -21,12 +24,14 @@ from pathlib import Path
 
 from ..core import paths, typed_json
 from ..core.fsio import atomic_file, fsync_dir, os_reason, regular_file_problem
+from ..core.locking import folder_lock, lock_wait
 from ..errors import ZsclfError
 from ..models.registry import ModelEntry, load_manifest, sha256_file
 
 CARD = "zsclf-model.json"
 COMMITTED_CLASS_COUNTS = {"imagenet1k": 1000, "imagenet21k": 21841}
 DEFAULT_TEXT_INPUTS = ["input_ids", "attention_mask"]
+STALE = re.compile(r"\..+\.import-[0-9a-f]{8}\.tmp")  # the temp name _place_files gives a file it copies
 
 
 @dataclass(frozen=True)
@@ -151,14 +156,24 @@ def import_models(folder: Path, models_dir: Path | None = None,
     """Check and install the models of `folder`'s card (see the module doc); returns their names."""
     models_dir = models_dir or paths.models_dir()
     card = read_card(folder)
-    manifest = load_manifest(models_dir)  # the base install must be there: a pair may use its text model
-    known = {**manifest.models, **card.models}
+    known = {**load_manifest(models_dir).models, **card.models}  # the base install must be there (a text model)
     for name, entry in card.models.items():
         check_entry(folder, name, entry, known)
         check_graph(folder, name, entry)
-        if name in manifest.models and manifest.models[name].sha256 != entry.sha256:
-            raise ZsclfError(f"model {name} is already installed with other weights (sha256 "
-                             f"{manifest.models[name].sha256[:12]}): rename the model in {folder / CARD}")
+    busy = f"{models_dir}: another zsclf is importing models; nothing was imported (try again when it is done)"
+    with folder_lock(models_dir, lock_wait(), busy, create=False):  # one importer at a time: one manifest to merge
+        _remove_stale(models_dir)
+        manifest = load_manifest(models_dir)
+        for name, entry in card.models.items():
+            if name in manifest.models and manifest.models[name].sha256 != entry.sha256:
+                raise ZsclfError(f"model {name} is already installed with other weights (sha256 "
+                                 f"{manifest.models[name].sha256[:12]}): rename the model in {folder / CARD}")
+        _install(folder, models_dir, card, note)
+    return list(card.models)
+
+
+def _install(folder: Path, models_dir: Path, card: ModelCard, note: Callable[[str], None] | None) -> None:
+    """Place the card's files, then record the models in the manifest; a failure takes the placed files back."""
     files = list(dict.fromkeys(file for entry in card.models.values() for file, _ in _files_of(entry)))
     placed = _place_files(folder, models_dir, files, note)
     try:
@@ -170,7 +185,17 @@ def import_models(folder: Path, models_dir: Path | None = None,
             raise ZsclfError(f"{models_dir / 'manifest.json'}: cannot record the models: {os_reason(exc)}; "
                              "nothing was imported") from None
         raise
-    return list(card.models)
+
+
+def _remove_stale(models_dir: Path) -> None:
+    """Delete temp files an import killed mid-copy left (our names only: `.FILE.import-<8 hex>.tmp`; run under
+    the lock, so no live import owns one)."""
+    for path in models_dir.glob(".*.import-*.tmp"):
+        if STALE.fullmatch(path.name) and path.is_file() and not path.is_symlink():
+            try:
+                path.unlink(missing_ok=True)
+            except OSError:  # a read-only folder: the copy below says so, in one line
+                pass
 
 
 def _place_files(folder: Path, models_dir: Path, files: list[str],

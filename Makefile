@@ -3,7 +3,8 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 ZSCLF  := $(VENV)/bin/zsclf
-MODELS := models/efficientnet-lite0.onnx models/efficientnet-lite0-int8.onnx models/all-minilm-l6-v2.onnx
+MODELS := models/efficientnet-lite0.onnx models/efficientnet-lite0-int8.onnx models/all-minilm-l6-v2.onnx \
+          models/all-minilm-l6-v2-int8.onnx
 INDEX  := indexes/imagenet21k/CURRENT
 
 .PHONY: setup bytecode demo test lint bench report gpu-check clean

@@ -214,7 +214,9 @@ def test_local_engine_gives_predicts_results_and_resumes(tmp_path, sample64, def
     for row in (r for r in rows if not r["error"]):
         want = predicted[row["path"]]["predictions"]
         assert row["labels"] == [p["label"] for p in want] and row["ids"] == [p["id"] for p in want]
-        assert [round(s, 4) for s in row["scores"]] == [p["score"] for p in want]
+        # predict prints scores rounded to 4 places; the engines' images run in other batches (last-bit
+        # differences can fall either side of a rounding boundary)
+        assert np.allclose(row["scores"], [p["score"] for p in want], atol=6e-5, rtol=0)
 
 
 def test_an_address_nothing_answers_is_one_error_not_minutes_of_retries():

@@ -14,6 +14,7 @@ import pytest
 from conftest import IMAGES, ROOT, SHARED, needs_shared, run_cli
 from zsclf.data.labels import imagenet1k
 from zsclf.index.store import current_version
+from zsclf.models.registry import load_manifest
 
 CAT_SYNSETS = {"n02123045", "n02123159", "n02124075", "n02121620", "n02121808", "n02123394", "n02122948"}
 COFFEE_SYNSETS = {"n07920052", "n07929519", "n07930864", "n07920349", "n07920222"}
@@ -128,7 +129,7 @@ def test_build_index_then_predict_with_it(models_ready, tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "dropped 1 blank lines and 1 duplicates" in proc.stderr
     meta = json.loads((current_version(out) / "meta.json").read_text())
-    assert meta["count"] == 5 and meta["text_encoder"]["name"] == "all-minilm-l6-v2"
+    assert meta["count"] == 5 and meta["text_encoder"]["name"] == load_manifest().default_text_model
     # a short list of one's own labels is corrected against typical photos: [v, -offset] rows (384 + 1)
     assert meta["dim"] == 385 and meta["label_prior"]["method"] == "inverted_softmax"
     proc = run_cli("predict", "--index", str(out), str(IMAGES / "chelsea.png"), str(IMAGES / "coffee.png"),

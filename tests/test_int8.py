@@ -30,7 +30,7 @@ def int8_models(tmp_path_factory, models_ready) -> Path:
     pytest.importorskip("torch")
     pytest.importorskip("efficientnet_lite_pytorch")
     out = tmp_path_factory.mktemp("models")
-    for name in ("all-minilm-l6-v2.onnx", "all-minilm-l6-v2.tokenizer.json"):
+    for name in ("all-minilm-l6-v2.onnx", "all-minilm-l6-v2-int8.onnx", "all-minilm-l6-v2.tokenizer.json"):
         (out / name).symlink_to((ROOT / "models" / name).resolve())
     shutil.copy(ROOT / "models" / "manifest.json", out / "manifest.json")
     proc = subprocess.run([sys.executable, str(ROOT / "tools" / "export_models.py"), "--models-dir", str(out),

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from conftest import DEFAULT_INDEX, IMAGES, ROOT, SHARED, run_cli
+from zsclf.models.registry import load_manifest
 
 CNN, RN, VIT = "test-convnext-atto-21k", "test-clip-rn", "test-clip-vit"
 PHOTOS = [p for p in IMAGES.iterdir() if p.suffix in (".png", ".jpg")]
@@ -223,7 +224,8 @@ def test_photos_and_search_with_each_kind(home, tmp_path, model):
         assert setup.projection == "joint" and setup.text_encoder.name == f"{RN}-text" and setup.dim == 64
         assert f"the image embedding of {RN}" in setup.describe()
     else:
-        assert setup.projection == "conse" and setup.text_encoder.name == "all-minilm-l6-v2" and setup.dim == 384
+        default_text = load_manifest(home / "models").default_text_model
+        assert setup.projection == "conse" and setup.text_encoder.name == default_text and setup.dim == 384
 
 
 @pytest.mark.skipif(not (SHARED / "coco-captions").exists(), reason="coco-captions absent")

@@ -34,9 +34,13 @@ def test_image_encoder_matches_pytorch(image_encoder):
     assert logits.argmax(1)[1] == 967  # coffee -> espresso
 
 
-def test_text_encoder_matches_sentence_transformers(text_encoder):
+def test_text_encoder_matches_sentence_transformers(models_ready):
+    """The float export (the int8 sibling is compared with it in tests/test_text_int8.py)."""
     from sentence_transformers import SentenceTransformer
 
+    from zsclf.models.text_encoder import TextEncoder
+
+    text_encoder = TextEncoder.load("all-minilm-l6-v2")
     labels = read_labels(ROOT / "labels" / "imagenet21k.tsv")
     step = len(labels) // 40
     texts = labels.texts("name")[::step][:40] + labels.texts("gloss")[::step * 2][:20]

@@ -1,5 +1,6 @@
 """Label embedding in token-length order: the same vectors as unsorted batches, in input order, and reuse of
-the previous call's texts (the seen classes after the 21K labels)."""
+the previous call's texts (the seen classes after the 21K labels). On the float text model, whose vectors do
+not depend on their batch mates (the int8 one quantizes each batch's activations: tests/test_text_int8.py)."""
 
 from __future__ import annotations
 
@@ -8,12 +9,14 @@ import pytest
 
 from conftest import ROOT
 
+FLOAT = "all-minilm-l6-v2"
+
 
 @pytest.fixture(scope="module")
 def encoder(models_ready):
     from zsclf.models.text_encoder import TextEncoder
 
-    text = TextEncoder.load()
+    text = TextEncoder.load(FLOAT)
     text.reuse = False  # each call embeds every text, unless a test turns reuse on
     return text
 
@@ -72,7 +75,7 @@ def test_unknown_order_is_refused(encoder):
 def test_previous_call_is_reused(models_ready, glossed):
     from zsclf.models.text_encoder import TextEncoder
 
-    text = TextEncoder.load()
+    text = TextEncoder.load(FLOAT)
     first = text.embed(glossed)
     kept = first.copy()
     first[:] = 0.0  # what the caller does with its rows does not change what is reused

@@ -44,7 +44,8 @@ def print_info(data: dict) -> None:
             state = "missing" if not m["present"] else {True: "sha256 ok", False: "[red]sha256 MISMATCH[/red]",
                                                          None: "present"}[m.get("sha256_ok")]
             size = f"{m['bytes'] / 1e6:.1f} MB" if m.get("bytes") else ""
-            console.print(f"model {plain(name)} ({m['kind']}): {plain(m['file'])} {size} {state} "
+            role = ", default" if m.get("default") else ""
+            console.print(f"model {plain(name)} ({m['kind']}{role}): {plain(m['file'])} {size} {state} "
                           f"[dim]{m['sha256'][:16]}[/dim]")
         idx = data["index"]
         if "error" in idx:

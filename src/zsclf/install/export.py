@@ -27,7 +27,7 @@ from torch import nn
 from ..core import paths
 from ..core.fsio import atomic_file
 from ..models.registry import sha256_file
-from .quantize import INT8_SUFFIX, float_name, int8_entry, is_int8
+from .quantize import INT8_SUFFIX, float_name, int8_entry, is_int8, text_int8_entry
 from .torch_compat import import_torchvision
 
 import_torchvision()  # before transformers (MiniLM), timm or open_clip import it: see install.torch_compat
@@ -41,6 +41,8 @@ IMAGE_VARIANTS = {
     "efficientnet-lite2": 260,
 }
 TEXT_MODEL = "all-minilm-l6-v2"
+TEXT_MODELS = (TEXT_MODEL, TEXT_MODEL + INT8_SUFFIX)  # what setup exports: the float model and its int8 sibling
+DEFAULT_TEXT_MODEL = TEXT_MODEL + INT8_SUFFIX  # a new install's default (docs/index_build.md)
 DEFAULT_IMAGES = ("efficientnet-lite0", "efficientnet-lite0" + INT8_SUFFIX)  # what setup exports
 
 
@@ -206,7 +208,9 @@ def write_manifest(models_dir: Path, entries: dict[str, dict]) -> Path:
     manifest["models"].update(entries)
     manifest["models"] = dict(sorted(manifest["models"].items()))
     manifest.setdefault("default_image_model", "efficientnet-lite0")
-    manifest.setdefault("default_text_model", TEXT_MODEL)
+    # an install that has a default keeps it: its indexes and caches were made with that model
+    manifest.setdefault("default_text_model",
+                        DEFAULT_TEXT_MODEL if DEFAULT_TEXT_MODEL in manifest["models"] else TEXT_MODEL)
     with atomic_file(path) as fh:
         fh.write((json.dumps(manifest, indent=2) + "\n").encode())
     return path
@@ -220,10 +224,12 @@ def export_models(models_dir: Path, images: list[str] | tuple[str, ...] = DEFAUL
     torch.set_num_threads(max(1, os.cpu_count() or 1))
     floats = list(dict.fromkeys(float_name(name) for name in images))
     entries = {}
-    for name in [*floats, *(n for n in images if is_int8(n)), *([TEXT_MODEL] if text else [])]:
+    for name in [*floats, *(n for n in images if is_int8(n)), *(TEXT_MODELS if text else ())]:
         start = time.perf_counter()
         if name == TEXT_MODEL:
             entries[name] = export_text(models_dir)
+        elif name in TEXT_MODELS:
+            entries[name] = text_int8_entry(entries[TEXT_MODEL], models_dir, name)
         else:
             entries[name] = int8_entry(entries[float_name(name)], models_dir, name) if is_int8(name) \
                 else export_image(name, models_dir)
@@ -238,7 +244,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--image", nargs="*", default=list(DEFAULT_IMAGES),
                         choices=sorted([*IMAGE_VARIANTS, *(n + INT8_SUFFIX for n in IMAGE_VARIANTS)]),
                         help="image models (NAME-int8: the int8 sibling, quantized with the committed ranges)")
-    parser.add_argument("--no-text", action="store_true", help="skip the text encoder")
+    parser.add_argument("--no-text", action="store_true", help="skip the text encoder (and its int8 sibling)")
     from . import foreign  # torch only: timm and open_clip are imported when --timm / --openclip ask for them
 
     foreign.add_arguments(parser)

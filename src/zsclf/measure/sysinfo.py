@@ -60,7 +60,10 @@ def models_info(models: Path, checksums: bool) -> dict:
     for name, entry in manifest.models.items():
         path = models / entry.file
         kind = entry.kind if entry.kind == "text" or not entry.text_model else "image (joint pair)"
-        item = {"kind": kind, "file": str(path), "present": path.is_file(), "sha256": entry.sha256}
+        item = {"kind": kind, "file": str(path), "present": path.is_file(), "sha256": entry.sha256,
+                 "default": name == manifest.default(entry.kind)}
+        if entry.quantized:
+            item["quantized_from"] = entry.quantized.get("from")
         if entry.text_model or entry.image_model:
             item["pair"] = entry.text_model or entry.image_model
         if entry.classes:

@@ -17,26 +17,37 @@ from .projection import LinearProjection
 SIBLING_RULE = "an int8 model may use what its float sibling made, not the reverse"
 
 
-def _image_model(match: str, by: str) -> tuple[str | None, bool]:
-    """(source weights sha256, is int8) of the installed image model whose `by` ('name'/'sha256') is `match`
+def _installed(match: str, by: str, kind: str) -> tuple[str | None, bool]:
+    """(source weights sha256, is int8) of the installed `kind` model whose `by` ('name'/'sha256') is `match`
     ((None, False) when none is, or no manifest is installed)."""
     try:
         models = load_manifest().models
     except ZsclfError:
         return None, False
     for name, entry in models.items():
-        if entry.kind == "image" and (name if by == "name" else entry.sha256) == match:
+        if entry.kind == kind and (name if by == "name" else entry.sha256) == match:
             return (entry.source or {}).get("weights_sha256"), entry.quantized is not None
     return None, False
+
+
+def _siblings(recorded: str, used: str, by: str, kind: str) -> bool:
+    """Whether `used` is `recorded` or its int8 sibling (SIBLING_RULE)."""
+    if recorded == used:
+        return True
+    (made_by, made_int8), (used_by, used_int8) = (_installed(m, by, kind) for m in (recorded, used))
+    return made_by is not None and made_by == used_by and used_int8 and not made_int8
 
 
 def same_image_model(recorded: ModelRef, encoder: ModelRef, by: str = "sha256") -> bool:
     """Whether vectors made with `recorded` may be used with `encoder`: the same model (by sha256, or by name
     where the record holds names that travel between machines), or `encoder` is the int8 sibling of `recorded`."""
-    if getattr(recorded, by) == getattr(encoder, by):
-        return True
-    (made_by, made_int8), (used_by, used_int8) = (_image_model(getattr(r, by), by) for r in (recorded, encoder))
-    return made_by is not None and made_by == used_by and used_int8 and not made_int8
+    return _siblings(getattr(recorded, by), getattr(encoder, by), by, "image")
+
+
+def same_text_model(recorded: str, used: str) -> bool:
+    """Whether a fit made for labels embedded by text model `recorded` (a name) may serve an index embedded by
+    `used`: the same model, or its int8 sibling (hedging fits; docs/index_build.md)."""
+    return _siblings(recorded, used, "name", "text")
 
 
 def check_text_encoder(meta: IndexMeta, where: str | Path) -> None:

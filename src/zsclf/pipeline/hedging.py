@@ -27,7 +27,7 @@ from ..errors import ZsclfError
 from ..index.meta import HedgingModel, IndexMeta, SeenScore
 from ..index.store import LABELS_FILE
 from ..models.registry import ModelRef
-from .compat import same_image_model
+from .compat import same_image_model, same_text_model
 from .seen import seen_probability
 from .taxonomy import Taxonomy
 
@@ -88,7 +88,7 @@ def fit_problem(model: HedgingModel, meta: IndexMeta, image_model: ModelRef, pro
     for ok, why in (
         (same_image_model(want.image_encoder, image_model, by="name"),
          f"image model {want.image_encoder.name}, not {image_model.name}"),
-        (want.text_encoder == meta.text_encoder.name and want.template == meta.template,
+        (same_text_model(want.text_encoder, meta.text_encoder.name) and want.template == meta.template,
          f"labels embedded by {want.text_encoder} with template {want.template!r}"),
         (want.projection == projection, f"projection {want.projection!r}, not {projection!r}"),
         (labels is not None and want.labels == meta.count and want.labels_crc32 == labels.crc32,

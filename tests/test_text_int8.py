@@ -108,3 +108,12 @@ def test_an_index_answers_with_the_text_model_it_records(models_ready, tmp_path)
         out = run_cli("predict", str(IMAGES / "chelsea.png"), str(IMAGES / "coffee.png"), "--index",
                       str(tmp_path / name), "-k", "1", expect=0).stdout
         assert [json.loads(line)["predictions"][0]["label"] for line in out.splitlines()] == ["tabby cat", "espresso"]
+
+
+def test_auto_keeps_the_int8_text_model_on_the_cpu(models_ready):
+    from zsclf.models.registry import model_spec
+    from zsclf.models.text_encoder import text_device
+
+    fl, q = model_spec(FLOAT, "text"), model_spec(INT8, "text")
+    assert text_device(q, "auto") == "cpu" and text_device(fl, "auto") == "auto"
+    assert text_device(q, "cuda") == "cuda"  # asked for explicitly: tried there (and refused if CUDA is absent)

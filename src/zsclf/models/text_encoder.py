@@ -17,6 +17,12 @@ BATCH_SIZE = 64  # texts per run in token-length order (measured in docs/index_b
 ORDERS = ("tokens", "chars", "input")  # batch order: by token count (default), by characters (before), as given
 
 
+def text_device(spec: ModelSpec, requested: str) -> str:
+    """Where a text model runs: as requested, except that `auto` keeps an int8 sibling on the CPU (its dynamic
+    quantization kernels are ONNX Runtime CPU kernels: on CUDA its graph would be split, with copies between)."""
+    return "cpu" if requested == "auto" and spec.entry.quantized else requested
+
+
 class TextEncoder:
     """Sentence embeddings (L2-normalised in the graph) for label texts: all-MiniLM-L6-v2 (mean-pooled) or the
     text tower of a joint pair (the card says its inputs, fixed context length and text cleaning)."""
@@ -33,6 +39,7 @@ class TextEncoder:
         config = config or SessionConfig()
         if config.spinning is None:  # no spinning unless asked: see SessionConfig.spinning
             config = replace(config, spinning=False)
+        config = replace(config, device=text_device(spec, config.device))
         self.session, self.device = create_session(str(spec.path), config)
         self.dim = spec.output_dim("embedding")
         self.inputs = {i.name for i in self.session.get_inputs()}

@@ -181,6 +181,8 @@ def test_an_index_built_for_a_pair_is_made_by_its_text_tower_and_used_by_predict
     (["predict", "--model", RN, "--hedge", "0.9"], "needs an image classifier"),
     (["build-index", "LABELS", "--model", RN, "--space", "visual"], "--space visual is an image classifier's"),
     (["build-index", "LABELS", "--model", CNN, "--space", "visual"], "has no classifier statistics"),
+    (["build-index", "LABELS", "--model", RN, "--text-model", "all-minilm-l6-v2"],
+     f"image model {RN} embeds photos in the space of {RN}-text; only that text model"),
 ])
 def test_what_needs_a_classifier_is_refused_in_one_line(home, tmp_path, args, message):
     labels = tmp_path / "labels.txt"

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from conftest import IMAGES, ROOT, run_cli
+from zsclf.index.store import current_version
 
 FLOAT, INT8 = "all-minilm-l6-v2", "all-minilm-l6-v2-int8"
 
@@ -92,22 +93,21 @@ def test_hedging_fits_of_the_float_model_serve_the_int8_one(models_ready):
     assert not same_text_model(FLOAT, "some-other-model")
 
 
-def test_an_index_answers_with_the_text_model_it_records(models_ready, tmp_path):
-    """An index records its text model: one built with the float model keeps answering on an install whose
-    default is the int8 one (both are installed), each with its own model's seen-class vectors."""
-    from zsclf.core.device import SessionConfig
-    from zsclf.data.labels import label_list
-    from zsclf.index.store import save_index
-    from zsclf.learn.builder import build_index
-    from zsclf.models.text_encoder import TextEncoder
-
-    labels = "tabby cat, golden retriever, espresso, sports car, space shuttle"
+def test_build_index_text_model_and_each_index_answers_with_its_own(models_ready, tmp_path):
+    """`build-index --text-model` picks the labels' text model; the index records it, and one built with the float
+    model keeps answering on an install whose default is the int8 one (both installed), with its own vectors."""
+    labels = tmp_path / "mine.txt"
+    labels.write_text("tabby cat\ngolden retriever\nespresso\nsports car\nspace shuttle\n")
     for name in (FLOAT, INT8):
-        index = build_index(label_list(labels), TextEncoder.load(name, SessionConfig(device="cpu")), source="test")
-        save_index(index, tmp_path / name)
-        out = run_cli("predict", str(IMAGES / "chelsea.png"), str(IMAGES / "coffee.png"), "--index",
-                      str(tmp_path / name), "-k", "1", expect=0).stdout
-        assert [json.loads(line)["predictions"][0]["label"] for line in out.splitlines()] == ["tabby cat", "espresso"]
+        out = tmp_path / name
+        run_cli("build-index", str(labels), "-o", str(out), "--text-model", name, "-q", expect=0)
+        assert json.loads((current_version(out) / "meta.json").read_text())["text_encoder"]["name"] == name
+        found = run_cli("predict", str(IMAGES / "chelsea.png"), str(IMAGES / "coffee.png"), "--index", str(out),
+                        "-k", "1", expect=0).stdout
+        assert [json.loads(line)["predictions"][0]["label"] for line in found.splitlines()] == ["tabby cat", "espresso"]
+    bad = run_cli("build-index", str(labels), "-o", str(tmp_path / "x"), "--text-model", "nope", expect=2)
+    assert bad.stderr.count("\n") == 1 and "unknown text model 'nope'" in bad.stderr and INT8 in bad.stderr
+    assert not (tmp_path / "x").exists()
 
 
 def test_auto_keeps_the_int8_text_model_on_the_cpu(models_ready):

@@ -25,6 +25,7 @@ def build_index(
     reference_photos: Annotated[Path | None, typer.Option("--reference-photos", help="Photos like the ones you will classify or rank (a folder, at least 20) to correct labels' or sentences' hubness against, instead of the shipped typical photos.")] = None,
     label_prior: opt.LabelPrior = "auto",
     model: opt.Model = None,
+    text_model: opt.TextModel = None,
     threads: opt.Threads = None,
     quiet: opt.Quiet = False,
 ) -> None:
@@ -34,7 +35,7 @@ def build_index(
     request = BuildRequest(labels=labels, examples=examples, output=output, template=template, kind=kind.value,
                            space=space.value, shots=shots, seed=seed, projection=projection, threads=threads,
                            sentences=sentences, reference_photos=reference_photos, label_prior=label_prior,
-                           model=model)
+                           model=model, text_model=text_model)
     with ProgressBars(quiet, "items") as progress:
         outcome = make_index(request, progress)
     for line in outcome.notes:

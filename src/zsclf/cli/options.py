@@ -58,6 +58,8 @@ Threads = Annotated[int | None, typer.Option("--threads", min=1, help="Compute t
 DeviceOpt = Annotated[Device, typer.Option("--device", help="Where to run.")]
 ExcludeSeen = Annotated[bool, typer.Option("--exclude-seen", help="Never answer one of the 1,000 ImageNet-1K training classes.")]
 Model = Annotated[str | None, typer.Option("--model", help="Image model from models/manifest.json.")]
+TextModel = Annotated[str | None, typer.Option("--text-model", help="Text model that embeds the labels (default: the "
+                                               "manifest's; a joint image model takes only its own text tower).")]
 Projection = Annotated[Path | None, typer.Option("--projection", help="DeViSE projection from `zsclf train` (default: ConSE).")]
 SeenGate = Annotated[float | None, typer.Option("--seen-gate", help="Novelty detection: when the probability that the photo shows one of the CNN's classes (fitted on its energy) reaches P (0-1), answer with its own classes (scores = probabilities).")]
 Hedge = Annotated[float | None, typer.Option("--hedge", help="Also give a hedged answer: the most informative WordNet node that is right with probability P (e.g. 0.9), from calibrated probabilities.")]

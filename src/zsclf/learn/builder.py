@@ -44,7 +44,7 @@ from ..index.meta import (
 from ..index.publish import check_index_target
 from ..index.store import save_index
 from ..models.image_encoder import ImageEncoder, check_visual_statistics
-from ..models.registry import model_spec, text_model_for
+from ..models.registry import ModelSpec, model_spec, text_model_for
 from ..models.text_encoder import TextEncoder
 from ..pipeline import compat
 from ..pipeline.projection import ConSE, LinearProjection, Projection, VisualProjection
@@ -66,6 +66,13 @@ from .sentence_index import (
 from .train import text_to_visual_map
 
 
+def check_text_model(text: ModelSpec, image: ModelSpec) -> None:
+    """A joint image tower's labels must come from its own text tower (any text model serves a classifier's ConSE)."""
+    if image.is_joint and text.name != image.entry.text_model:
+        raise ZsclfError(f"--text-model {text.name}: image model {image.name} embeds photos in the space of "
+                         f"{image.entry.text_model}; only that text model can embed labels for it")
+
+
 @dataclass(frozen=True)
 class BuildRequest:
     """What `zsclf build-index` asks for; library callers fill it the same way."""
@@ -84,6 +91,7 @@ class BuildRequest:
     reference_photos: Path | None = None  # photos (a folder or one) to correct hubness against (sentences, labels)
     label_prior: str = "auto"  # text labels: auto, off or a method (learn.label_correction)
     model: str | None = None  # image model for photos, the visual space and the prior (default: the manifest's)
+    text_model: str | None = None  # the labels' text model (default: registry.text_model_for the image model)
 
     def resolved_space(self) -> str:
         """The space to build in, after checking the options that depend on it."""
@@ -102,6 +110,8 @@ class BuildRequest:
             image = model_spec(self.model, "image")
             visual = image.entry.classifier is not None and not image.is_joint  # the visual space needs its statistics
             space = ("visual" if visual else "text") if space == "auto" else space
+        if self.text_model is not None:
+            check_text_model(model_spec(self.text_model, "text"), image or model_spec(self.model, "image"))
         if image is not None and image.is_joint and space == "visual":
             raise ZsclfError(f"--space visual is an image classifier's feature space; {self.model} embeds photos in "
                              "its text tower's space already: use --space text")
@@ -154,7 +164,7 @@ def make_index(request: BuildRequest, progress: Progress | None = None) -> Build
     if request.examples and (empty := empty_label_folders(request.examples)):
         notes.append(f"{request.examples}: {len(empty)} label folders hold no photos and were left out "
                      f"({', '.join(empty[:5])}{', ...' if len(empty) > 5 else ''})")
-    text = TextEncoder.load(text_model_for(model_spec(request.model, "image")),
+    text = TextEncoder.load(request.text_model or text_model_for(model_spec(request.model, "image")),
                             SessionConfig(device="cpu", threads=request.threads))
     encoder = None
     if examples or space == "visual" or request.reference_photos:  # single-threaded runs, batches in parallel

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -277,3 +278,13 @@ def test_projection_without_examples_is_a_usage_error(models_ready, tmp_path):
     labels.write_text("cat\n")
     proc = run_cli("build-index", str(labels), "--projection", str(tmp_path / "p.npz"), "-o", str(tmp_path / "i"))
     assert proc.returncode == 2 and "--examples" in proc.stderr
+
+
+def test_verbose_says_what_runs_where_on_stderr_only(default_index):
+    proc = run_cli("predict", str(IMAGES / "coffee.png"), "--verbose", "-k", "1", expect=0)
+    text_model = load_manifest().default_text_model  # the default index was built with the default text model
+    (line,) = proc.stderr.splitlines()
+    assert re.match(r"zsclf: encoder efficientnet-lite0 on (cpu|cuda), search on (cpu|cuda), index imagenet21k\.tsv ",
+                    line), line
+    assert f"(21841 labels, text model {text_model})" in line
+    assert [json.loads(r)["predictions"][0]["label"] for r in proc.stdout.splitlines()] == ["espresso"]

@@ -44,7 +44,7 @@ def predict(
         hedge_rule=hedge_rule.value, seen_penalty=seen_penalty, exclude_seen=exclude_seen), make_index)
     if verbose:
         note(f"encoder {clf.encoder.name} on {clf.devices['encoder']}, search on {clf.devices['search']}, "
-             f"index {clf.index.meta.source} ({len(clf.index)} labels)")
+             f"index {clf.index.meta.source} ({len(clf.index)} labels, text model {clf.index.meta.text_encoder.name})")
     results = clf.predict_paths(expand_inputs(inputs), top_k=top_k, batch_size=batch_size,
                                 exclude_seen=exclude_seen, min_score=min_score)
     total, failed = write_results(results, fmt.value if fmt else None, hedged=hedge is not None)

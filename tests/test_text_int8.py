@@ -117,3 +117,20 @@ def test_auto_keeps_the_int8_text_model_on_the_cpu(models_ready):
     fl, q = model_spec(FLOAT, "text"), model_spec(INT8, "text")
     assert text_device(q, "auto") == "cpu" and text_device(fl, "auto") == "auto"
     assert text_device(q, "cuda") == "cuda"  # asked for explicitly: tried there (and refused if CUDA is absent)
+
+
+def test_batch_workers_get_the_text_model_of_the_index(models_ready, tmp_path):
+    from zsclf.batch.ship import model_files
+    from zsclf.core.device import SessionConfig
+    from zsclf.data.labels import label_list
+    from zsclf.index.store import save_index
+    from zsclf.learn.builder import build_index
+    from zsclf.models.text_encoder import TextEncoder
+    from zsclf.pipeline.config import ClassifierConfig
+
+    for name in (FLOAT, INT8):
+        index = build_index(label_list("cat, dog"), TextEncoder.load(name, SessionConfig(device="cpu")), source="t")
+        save_index(index, tmp_path / name)
+        shipped = {p.name for p in model_files(ClassifierConfig(index=str(tmp_path / name)))}
+        assert f"{name}.onnx" in shipped and "all-minilm-l6-v2.tokenizer.json" in shipped
+        assert {FLOAT, INT8} - {name} & {n.removesuffix(".onnx") for n in shipped} == set()

@@ -19,7 +19,7 @@ from pathlib import Path
 from ..core import paths as locations
 from ..core.fsio import fsync_dir
 from ..index.layout import FILES as INDEX_FILES
-from ..index.store import current_version
+from ..index.store import current_version, read_meta
 from ..models.registry import load_manifest
 from ..pipeline.classifier import ClassifierConfig
 
@@ -31,8 +31,11 @@ def model_files(config: ClassifierConfig) -> list[Path]:
     committed label set, e.g. imagenet21k, is no file there and ships with the package)."""
     models = locations.models_dir()
     manifest = load_manifest(models)
-    wanted = [manifest.models[config.image_model or manifest.default_image_model],
-              manifest.models[manifest.default_text_model]]
+    # the text model that made the index's vectors (its seen-class vectors, when the cache lacks them), not the
+    # default: an index built with the float text model on an install whose default is the int8 one
+    text = read_meta(config.index).text_encoder.name if config.index else manifest.default_text_model
+    wanted = [manifest.models[config.image_model or manifest.default_image_model]]
+    wanted += [manifest.models[text]] if text in manifest.models else []  # not installed: the workers say so
     names = ["manifest.json"] + [n for e in wanted for n in (e.file, e.classifier, e.tokenizer, e.classes) if n]
     files = [models / n for n in names if (models / n).is_file()]
     return files + sorted((models / "cache").glob("seen-*.npy"))

@@ -134,17 +134,3 @@ def test_batch_workers_get_the_text_model_of_the_index(models_ready, tmp_path):
         shipped = {p.name for p in model_files(ClassifierConfig(index=str(tmp_path / name)))}
         assert f"{name}.onnx" in shipped and "all-minilm-l6-v2.tokenizer.json" in shipped
         assert {FLOAT, INT8} - {name} & {n.removesuffix(".onnx") for n in shipped} == set()
-
-
-def test_int8_vectors_do_not_depend_on_which_command_made_them(models_ready, glossed):
-    """The seen-class cache is written by build-index (after the 21K labels) or by predict (alone): with the int8
-    model both must embed the same texts in the same batches, at the same optimisation level."""
-    from zsclf.core.device import SessionConfig
-    from zsclf.models.text_encoder import TextEncoder
-
-    build = TextEncoder.load(INT8, SessionConfig(device="cpu"))
-    search = TextEncoder.load(INT8, SessionConfig("cpu", 1, optimization="basic"))  # zsclf search's session
-    assert build.reuse is False and TextEncoder.load(FLOAT).reuse is True
-    build.embed(glossed)  # a bigger call first, as build-index embeds the 21K labels before the seen classes
-    later = build.embed(glossed[:40])
-    np.testing.assert_array_equal(later, search.embed(glossed[:40]))

@@ -30,8 +30,7 @@ QUANTIZATION = {"tool": "onnxruntime.quantization quant_pre_process + QDQQuantiz
                 "activations": "uint8 asymmetric", "calibration": METHOD}
 
 
-TEXT_QUANTIZATION = {"tool": "onnxruntime.quantization quantize_dynamic",
-                     "format": "dynamic (DynamicQuantizeLinear + MatMulInteger)",
+TEXT_QUANTIZATION = {"tool": "onnxruntime.quantization quantize_dynamic", "format": "dynamic (DynamicQuantizeMatMul)",
                      "weights": "int8 per channel, 7-bit range", "quantized_nodes": "matrix products with a weight",
                      "activations": "uint8 asymmetric, each batch's own range when it runs"}
 

@@ -40,15 +40,10 @@ class TextEncoder:
         if config.spinning is None:  # no spinning unless asked: see SessionConfig.spinning
             config = replace(config, spinning=False)
         config = replace(config, device=text_device(spec, config.device))
-        if spec.entry.quantized:  # its vectors depend on the graph optimisation level: one level for every caller
-            config = replace(config, optimization="all")
         self.session, self.device = create_session(str(spec.path), config)
         self.dim = spec.output_dim("embedding")
         self.inputs = {i.name for i in self.session.get_inputs()}
-        # take texts the previous embed call embedded from it (False: embed every text). Not for an int8 model: its
-        # vectors depend on their batch mates, so cached rows (the seen classes) must come from the same batches
-        # whichever command writes them
-        self.reuse = not spec.entry.quantized
+        self.reuse = True  # take texts the previous embed call embedded from it (False: embed every text)
         self._last: tuple[dict[str, int], np.ndarray] | None = None  # the last embed call's texts and rows
 
     @classmethod

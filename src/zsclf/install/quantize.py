@@ -179,7 +179,7 @@ def quantize_text_model(float_model: Path, out: Path) -> None:
         tmp = Path(work) / "text-int8.onnx"
         root.setLevel(logging.ERROR)  # its advice to pre-process is for image models
         try:
-                quantize_dynamic(float_model, tmp, weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul"],
+            quantize_dynamic(float_model, tmp, weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul"],
                              per_channel=True, reduce_range=True, nodes_to_exclude=activations_only)
         finally:
             root.setLevel(level)
